@@ -27,21 +27,55 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-BUILDROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = BUILDROOT / ".bootstrap"
-PANTS_REQUIREMENTS = BUILDROOT / "3rdparty" / "pants" / "requirements.txt"
-NODE_MANIFESTS = (
-    BUILDROOT / "3rdparty" / "node" / "package.json",
-    BUILDROOT / "3rdparty" / "node" / "package-lock.json",
-)
-PANTS_TOML = BUILDROOT / "pants.toml"
 MIN_NODE_MAJOR = 20
 # Well-known locations of the system CA bundle, used for Pants' HTTPS when the
 # environment names none (this machine reaches PyPI through a proxy with its own CA).
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+COMPONENTS = ("pants-venv", "pex", "node")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the pins are read from and the bootstrapped components are written."""
+
+    buildroot: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.buildroot / ".bootstrap"
+
+    @property
+    def pants_toml(self) -> Path:
+        return self.buildroot / "pants.toml"
+
+    @property
+    def pants_requirements(self) -> Path:
+        return self.buildroot / "3rdparty" / "pants" / "requirements.txt"
+
+    @property
+    def node_manifests(self) -> tuple[Path, Path]:
+        node = self.buildroot / "3rdparty" / "node"
+        return node / "package.json", node / "package-lock.json"
+
+    @property
+    def venv(self) -> Path:
+        return self.state_dir / "pants-venv"
+
+    @property
+    def node_dir(self) -> Path:
+        return self.state_dir / "node"
+
+    @property
+    def stamp(self) -> Path:
+        return self.state_dir / "stamp.json"
+
+    def pex(self, pin: PexPin) -> Path:
+        return self.state_dir / "pex" / f"pex-{pin.version}"
 
 
 class BootstrapError(Exception):
@@ -56,10 +90,6 @@ class PexPin:
     sha256: str
     size: int
 
-    @property
-    def path(self) -> Path:
-        return STATE_DIR / "pex" / f"pex-{self.version}"
-
 
 def log(message: str) -> None:
     print(f"[bootstrap] {message}", file=sys.stderr, flush=True)
@@ -72,7 +102,7 @@ def sha256_of(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def read_pex_pin(pants_toml: Path = PANTS_TOML) -> PexPin:
+def read_pex_pin(pants_toml: Path) -> PexPin:
     """Reads `[pex-cli] version` and its linux_x86_64 `known_versions` entry."""
     text = pants_toml.read_text()
     section = re.search(r"^\[pex-cli\]\n(.*?)(?=^\[|\Z)", text, re.MULTILINE | re.DOTALL)
@@ -100,7 +130,7 @@ def verify_pex(path: Path, pin: PexPin) -> None:
         BootstrapError: naming the file, the expected and the actual digest.
     """
     if not path.is_file():
-        raise BootstrapError(f"{path} is missing")
+        raise BootstrapError(f"{path} is missing; delete .bootstrap/stamp.json to rebuild it")
     size = path.stat().st_size
     actual = sha256_of(path)
     if size != pin.size or actual != pin.sha256:
@@ -111,26 +141,38 @@ def verify_pex(path: Path, pin: PexPin) -> None:
         )
 
 
-def component_keys(pin: PexPin) -> dict[str, str]:
+def component_keys(layout: Layout, pin: PexPin) -> dict[str, str]:
     """What each component was built from: a component is rebuilt when its key changes."""
     return {
-        "pants-venv": sha256_of(PANTS_REQUIREMENTS),
+        "pants-venv": sha256_of(layout.pants_requirements),
         "pex": f"{pin.version}:{pin.sha256}:{pin.size}",
-        "node": sha256_of(*NODE_MANIFESTS),
+        "node": sha256_of(*layout.node_manifests),
     }
 
 
-def read_stamp() -> dict[str, str]:
+def read_stamp(layout: Layout) -> dict[str, str]:
     try:
-        return json.loads((STATE_DIR / "stamp.json").read_text())
+        stamp = json.loads(layout.stamp.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+    return stamp if isinstance(stamp, dict) else {}
 
 
-def write_stamp(stamp: dict[str, str]) -> None:
-    tmp = STATE_DIR / "stamp.json.tmp"
+def write_stamp(layout: Layout, stamp: dict[str, str]) -> None:
+    tmp = layout.stamp.with_name(layout.stamp.name + ".tmp")
     tmp.write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, STATE_DIR / "stamp.json")
+    os.replace(tmp, layout.stamp)
+
+
+def stale_components(layout: Layout, pin: PexPin) -> list[str]:
+    """Components that are missing, unfinished, or built from other pins, in build order."""
+    keys = component_keys(layout, pin)
+    stamp = read_stamp(layout)
+    stale = [name for name in COMPONENTS if stamp.get(name) != keys[name]]
+    # The pex is built with the venv's pex, so a rebuilt venv means a rebuilt pex.
+    if "pants-venv" in stale and "pex" not in stale:
+        stale.insert(stale.index("pants-venv") + 1, "pex")
+    return stale
 
 
 def find_python39() -> str:
@@ -175,6 +217,14 @@ def check_node() -> None:
         )
 
 
+def ca_certs_path() -> str | None:
+    """The CA bundle for HTTPS: $PANTS_CA_CERTS_PATH, $SSL_CERT_FILE, or the system bundle."""
+    for candidate in (os.environ.get("PANTS_CA_CERTS_PATH"), os.environ.get("SSL_CERT_FILE")):
+        if candidate:
+            return candidate
+    return next((p for p in SYSTEM_CA_BUNDLES if os.path.isfile(p)), None)
+
+
 def pip_environment() -> dict[str, str]:
     # The machine-wide pip config may carry constraints and extra indexes that are not
     # ours; install from PyPI with the hashes we pin and nothing else.
@@ -185,19 +235,19 @@ def pip_environment() -> dict[str, str]:
     return env
 
 
-def run(argv: list[str], **kwargs: object) -> None:
-    result = subprocess.run(argv, **kwargs)  # type: ignore[call-overload]
+def run(argv: list[str], **kwargs: Any) -> None:
+    result = subprocess.run(argv, **kwargs)
     if result.returncode != 0:
         raise BootstrapError(f"`{' '.join(argv)}` failed with exit code {result.returncode}")
 
 
-def build_pants_venv(python39: str) -> None:
-    venv = STATE_DIR / "pants-venv"
-    shutil.rmtree(venv, ignore_errors=True)
-    run([python39, "-m", "venv", str(venv)])
+def build_pants_venv(layout: Layout) -> None:
+    python39 = find_python39()
+    shutil.rmtree(layout.venv, ignore_errors=True)
+    run([python39, "-m", "venv", str(layout.venv)])
     run(
         [
-            str(venv / "bin" / "python"),
+            str(layout.venv / "bin" / "python"),
             "-m",
             "pip",
             "install",
@@ -206,21 +256,22 @@ def build_pants_venv(python39: str) -> None:
             "--require-hashes",
             "--only-binary=:all:",
             "-r",
-            str(PANTS_REQUIREMENTS),
+            str(layout.pants_requirements),
         ],
         env=pip_environment(),
     )
 
 
-def build_pex(pin: PexPin) -> None:
+def build_pex(layout: Layout, pin: PexPin) -> None:
     """Builds the pex PEX reproducibly (same bytes on every machine) from PyPI's wheel."""
-    pin.path.parent.mkdir(parents=True, exist_ok=True)
-    partial = pin.path.with_name(pin.path.name + ".partial")
+    target = layout.pex(pin)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     cert = ca_certs_path()
     run(
         [
-            str(STATE_DIR / "pants-venv" / "bin" / "pex"),
+            str(layout.venv / "bin" / "pex"),
             *(["--cert", cert] if cert else []),
             "--disable-cache",
             "--no-build",
@@ -241,15 +292,15 @@ def build_pex(pin: PexPin) -> None:
         env=pip_environment(),
     )
     verify_pex(partial, pin)
-    os.replace(partial, pin.path)
+    os.replace(partial, target)
 
 
-def install_node_tools() -> None:
-    node_dir = STATE_DIR / "node"
-    shutil.rmtree(node_dir, ignore_errors=True)
-    node_dir.mkdir(parents=True)
-    for manifest in NODE_MANIFESTS:
-        shutil.copyfile(manifest, node_dir / manifest.name)
+def install_node_tools(layout: Layout) -> None:
+    check_node()
+    shutil.rmtree(layout.node_dir, ignore_errors=True)
+    layout.node_dir.mkdir(parents=True)
+    for manifest in layout.node_manifests:
+        shutil.copyfile(manifest, layout.node_dir / manifest.name)
     run(
         [
             "npm",
@@ -261,64 +312,60 @@ def install_node_tools() -> None:
             # install scripts; nothing we run needs them, and npm 11 skips them anyway.
             "--ignore-scripts",
         ],
-        cwd=node_dir,
+        cwd=layout.node_dir,
         env=dict(os.environ, npm_config_update_notifier="false"),
     )
-    for tool in ("solc/soljson.js", ".bin/solhint", ".bin/jsipfs"):
-        if not (node_dir / "node_modules" / tool).exists():
+    modules = layout.node_dir / "node_modules"
+    for tool in ("solc/soljson.js", "solhint/solhint.js", ".bin/jsipfs"):
+        if not (modules / tool).exists():
             raise BootstrapError(f"npm ci finished but node_modules/{tool} is missing")
-    anvil = node_dir / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+    anvil = modules / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
     if not os.access(anvil, os.X_OK):
         raise BootstrapError(f"npm ci finished but {anvil} is missing or not executable")
 
 
-def ca_certs_path() -> str | None:
-    """The CA bundle for HTTPS: $PANTS_CA_CERTS_PATH, $SSL_CERT_FILE, or the system bundle."""
-    for candidate in (os.environ.get("PANTS_CA_CERTS_PATH"), os.environ.get("SSL_CERT_FILE")):
-        if candidate:
-            return candidate
-    return next((p for p in SYSTEM_CA_BUNDLES if os.path.isfile(p)), None)
+Builder = Callable[[Layout, PexPin], None]
+
+BUILDERS: dict[str, tuple[str, Builder]] = {
+    "pants-venv": ("Pants 2.17.1 in a Python 3.9 venv", lambda layout, _: build_pants_venv(layout)),
+    "pex": ("the pex tool, built locally and checked by sha256", build_pex),
+    "node": (
+        "Node tools (solc, solhint, anvil, js-ipfs) with npm ci",
+        lambda layout, _: install_node_tools(layout),
+    ),
+}
 
 
-def bootstrap(pin: PexPin, stale: list[str]) -> None:
-    """Rebuilds the stale components, holding a lock so concurrent ./pants runs wait."""
-    STATE_DIR.mkdir(exist_ok=True)
-    with open(STATE_DIR / "lock", "w") as lock:
+def bootstrap(layout: Layout, pin: PexPin, builders: dict[str, tuple[str, Builder]]) -> None:
+    """Rebuilds the stale components, holding a lock so that concurrent runs wait.
+
+    A component's stamp entry is removed before it is rebuilt and written only once it is
+    complete, so an interrupted or failed build is redone from scratch on the next run.
+    """
+    layout.state_dir.mkdir(exist_ok=True)
+    with open(layout.state_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        keys = component_keys(pin)
-        stamp = read_stamp()
-        stale = [name for name in keys if stamp.get(name) != keys[name]]
-        if not stale:
-            return  # another ./pants finished the work while we waited for the lock
-        check_node()
-        python39 = find_python39()
-        steps = {
-            "pants-venv": ("Pants 2.17.1 in a Python 3.9 venv", lambda: build_pants_venv(python39)),
-            "pex": (f"pex {pin.version}, built locally and checked by sha256", lambda: build_pex(pin)),
-            "node": ("Node tools (solc, solhint, anvil, js-ipfs) with npm ci", install_node_tools),
-        }
-        # The pex is built by the venv's pex, so a new venv means a new pex check too.
-        if "pants-venv" in stale and "pex" not in stale:
-            stale.append("pex")
-        for index, name in enumerate(n for n in steps if n in stale):
-            description, build = steps[name]
+        stale = stale_components(layout, pin)  # another run may have finished meanwhile
+        keys = component_keys(layout, pin)
+        for index, name in enumerate(stale):
+            description, build = builders[name]
             log(f"[{index + 1}/{len(stale)}] {description} ...")
             started = time.monotonic()
+            stamp = read_stamp(layout)
             stamp.pop(name, None)
-            write_stamp(stamp)
-            build()
-            stamp[name] = keys[name]
-            write_stamp(stamp)
+            write_stamp(layout, stamp)
+            build(layout, pin)
+            write_stamp(layout, {**read_stamp(layout), name: keys[name]})
             log(f"      done in {time.monotonic() - started:.0f} s")
 
 
-def pants_environment() -> dict[str, str]:
+def pants_environment(layout: Layout) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("NO_SCIE_WARNING", "1")
-    env.setdefault("HYDROGEN_NODE_MODULES", str(STATE_DIR / "node" / "node_modules"))
+    env.setdefault("HYDROGEN_NODE_MODULES", str(layout.node_dir / "node_modules"))
     # A machine-specific CA bundle comes from the environment or an untracked .pants.rc,
     # never from pants.toml; .pants.rc wins over what we would guess here.
-    pants_rc = BUILDROOT / ".pants.rc"
+    pants_rc = layout.buildroot / ".pants.rc"
     rc_sets_ca = pants_rc.is_file() and "ca_certs_path" in pants_rc.read_text()
     ca_bundle = ca_certs_path()
     if ca_bundle and not rc_sets_ca:
@@ -326,23 +373,25 @@ def pants_environment() -> dict[str, str]:
     return env
 
 
-def main(argv: list[str]) -> int:
+def prepare(layout: Layout, builders: dict[str, tuple[str, Builder]] = BUILDERS) -> None:
+    """Brings every component up to date with the pins and checks the pex it will use."""
+    pin = read_pex_pin(layout.pants_toml)
+    if stale_components(layout, pin):
+        bootstrap(layout, pin, builders)
+    verify_pex(layout.pex(pin), pin)
+
+
+def main(argv: list[str], layout: Layout = Layout(Path(__file__).resolve().parent.parent)) -> int:
     try:
-        pin = read_pex_pin()
-        keys = component_keys(pin)
-        stamp = read_stamp()
-        stale = [name for name in keys if stamp.get(name) != keys[name]]
-        if stale:
-            bootstrap(pin, stale)
-        verify_pex(pin.path, pin)
+        prepare(layout)
     except BootstrapError as error:
         log(f"error: {error}")
         return 1
     except KeyboardInterrupt:
         log("interrupted; the unfinished component will be rebuilt on the next run")
         return 130
-    pants = STATE_DIR / "pants-venv" / "bin" / "pants"
-    os.execve(pants, [str(pants), *argv], pants_environment())
+    pants = layout.venv / "bin" / "pants"
+    os.execve(pants, [str(pants), *argv], pants_environment(layout))
     return 0  # not reached
 
 

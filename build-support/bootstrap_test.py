@@ -1,0 +1,144 @@
+"""The bootstrap refuses bad pex files, redoes unfinished work, and names what is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import bootstrap
+from bootstrap import BootstrapError, Layout, PexPin
+
+REPO = Layout(Path.cwd())  # the test sandbox holds the repo's pins (see BUILD)
+FAKE_PEX = b"#!/usr/bin/env python\n# stands in for the pex tool\n"
+
+
+def pin_for(content: bytes) -> PexPin:
+    return PexPin("v9.9.9", hashlib.sha256(content).hexdigest(), len(content))
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    """A build root with the repo's pins, but pinning FAKE_PEX; nothing bootstrapped."""
+    for source in (REPO.pants_toml, REPO.pants_requirements, *REPO.node_manifests):
+        target = tmp_path / source.relative_to(REPO.buildroot)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    real, fake = bootstrap.read_pex_pin(REPO.pants_toml), pin_for(FAKE_PEX)
+    pants_toml = Layout(tmp_path).pants_toml
+    pants_toml.write_text(
+        pants_toml.read_text()
+        .replace(f"|{real.sha256}|{real.size}", f"|{fake.sha256}|{fake.size}")
+    )
+    return Layout(tmp_path)
+
+
+def test_reads_the_pex_pin_from_pants_toml() -> None:
+    pin = bootstrap.read_pex_pin(REPO.pants_toml)
+
+    assert pin.version.startswith("v2.")
+    assert len(pin.sha256) == 64 and int(pin.sha256, 16)
+    assert pin.size > 1_000_000
+
+
+def test_accepts_a_pex_that_matches_its_pin(tmp_path: Path) -> None:
+    pex = tmp_path / "pex"
+    pex.write_bytes(b"the real pex")
+
+    bootstrap.verify_pex(pex, pin_for(b"the real pex"))
+
+
+def test_refuses_a_pex_whose_hash_differs(tmp_path: Path) -> None:
+    pex = tmp_path / "pex"
+    pex.write_bytes(b"the real pex, tampered")
+    pin = pin_for(b"the real pex, tampere!")  # same size, other digest
+
+    with pytest.raises(BootstrapError) as refused:
+        bootstrap.verify_pex(pex, pin)
+
+    message = str(refused.value)
+    assert message.startswith(f"refusing {pex}: sha256 {hashlib.sha256(pex.read_bytes()).hexdigest()}")
+    assert f"pants.toml pins {pin.sha256}" in message
+
+
+def test_pants_does_not_start_with_a_tampered_pex(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pin = bootstrap.read_pex_pin(layout.pants_toml)
+    layout.state_dir.mkdir()
+    bootstrap.write_stamp(layout, bootstrap.component_keys(layout, pin))  # all up to date
+    layout.pex(pin).parent.mkdir()
+    layout.pex(pin).write_bytes(b"#!/bin/sh\necho pwned\n")
+
+    assert bootstrap.main(["--version"], layout) == 1
+    assert f"error: refusing {layout.pex(pin)}" in capsys.readouterr().err
+
+
+def test_an_interrupted_bootstrap_is_redone_and_completed_steps_are_kept(layout: Layout) -> None:
+    built: list[str] = []
+
+    def builder(name: str, *, interrupt: bool = False):  # noqa: ANN202
+        def build(_layout: Layout, _pin: PexPin) -> None:
+            built.append(name)
+            if interrupt:
+                raise KeyboardInterrupt
+            if name == "pex":  # the real step leaves a verified pex behind
+                _layout.pex(_pin).parent.mkdir(parents=True, exist_ok=True)
+                _layout.pex(_pin).write_bytes(FAKE_PEX)
+
+        return build
+
+    interrupted = {name: (name, builder(name, interrupt=name == "node")) for name in bootstrap.COMPONENTS}
+    with pytest.raises(KeyboardInterrupt):
+        bootstrap.prepare(layout, interrupted)
+    assert built == ["pants-venv", "pex", "node"]
+    pin = bootstrap.read_pex_pin(layout.pants_toml)
+    assert bootstrap.stale_components(layout, pin) == ["node"]
+
+    built.clear()
+    bootstrap.prepare(layout, {name: (name, builder(name)) for name in bootstrap.COMPONENTS})
+    assert built == ["node"]
+    assert bootstrap.stale_components(layout, pin) == []
+
+
+def test_an_edited_pin_rebuilds_its_component(layout: Layout) -> None:
+    pin = bootstrap.read_pex_pin(layout.pants_toml)
+    layout.state_dir.mkdir()
+    bootstrap.write_stamp(layout, bootstrap.component_keys(layout, pin))
+
+    lock = layout.node_manifests[1]
+    lock.write_text(lock.read_text().replace('"lockfileVersion"', '"lockfileVersion" ', 1))
+
+    assert bootstrap.stale_components(layout, pin) == ["node"]
+
+
+def test_a_new_venv_means_a_new_pex(layout: Layout) -> None:
+    pin = bootstrap.read_pex_pin(layout.pants_toml)
+    layout.state_dir.mkdir()
+    keys = bootstrap.component_keys(layout, pin)
+    bootstrap.write_stamp(layout, {"pex": keys["pex"], "node": keys["node"]})
+
+    assert bootstrap.stale_components(layout, pin) == ["pants-venv", "pex"]
+
+
+def test_missing_node_is_named_with_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(BootstrapError, match=r"`node` was not found on PATH. Install Node.js >= 20"):
+        bootstrap.check_node()
+
+
+def test_missing_python39_is_named_with_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("PANTS_PYTHON", sys.executable)  # a Python, but not 3.9
+
+    with pytest.raises(BootstrapError, match=r"Python 3.9 is required .* `pyenv install 3.9`"):
+        bootstrap.find_python39()
