@@ -381,7 +381,10 @@ def prepare(layout: Layout, builders: dict[str, tuple[str, Builder]] = BUILDERS)
     verify_pex(layout.pex(pin), pin)
 
 
-def main(argv: list[str], layout: Layout = Layout(Path(__file__).resolve().parent.parent)) -> int:
+REPO = Layout(Path(__file__).resolve().parent.parent)
+
+
+def main(argv: list[str], layout: Layout = REPO) -> int:
     try:
         prepare(layout)
     except BootstrapError as error:

@@ -30,8 +30,7 @@ def layout(tmp_path: Path) -> Layout:
     real, fake = bootstrap.read_pex_pin(REPO.pants_toml), pin_for(FAKE_PEX)
     pants_toml = Layout(tmp_path).pants_toml
     pants_toml.write_text(
-        pants_toml.read_text()
-        .replace(f"|{real.sha256}|{real.size}", f"|{fake.sha256}|{fake.size}")
+        pants_toml.read_text().replace(f"|{real.sha256}|{real.size}", f"|{fake.sha256}|{fake.size}")
     )
     return Layout(tmp_path)
 
@@ -60,7 +59,9 @@ def test_refuses_a_pex_whose_hash_differs(tmp_path: Path) -> None:
         bootstrap.verify_pex(pex, pin)
 
     message = str(refused.value)
-    assert message.startswith(f"refusing {pex}: sha256 {hashlib.sha256(pex.read_bytes()).hexdigest()}")
+    assert message.startswith(
+        f"refusing {pex}: sha256 {hashlib.sha256(pex.read_bytes()).hexdigest()}"
+    )
     assert f"pants.toml pins {pin.sha256}" in message
 
 
@@ -91,7 +92,9 @@ def test_an_interrupted_bootstrap_is_redone_and_completed_steps_are_kept(layout:
 
         return build
 
-    interrupted = {name: (name, builder(name, interrupt=name == "node")) for name in bootstrap.COMPONENTS}
+    interrupted = {
+        name: (name, builder(name, interrupt=name == "node")) for name in bootstrap.COMPONENTS
+    }
     with pytest.raises(KeyboardInterrupt):
         bootstrap.prepare(layout, interrupted)
     assert built == ["pants-venv", "pex", "node"]
@@ -129,7 +132,9 @@ def test_missing_node_is_named_with_how_to_install_it(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
 
-    with pytest.raises(BootstrapError, match=r"`node` was not found on PATH. Install Node.js >= 20"):
+    with pytest.raises(
+        BootstrapError, match=r"`node` was not found on PATH. Install Node.js >= 20"
+    ):
         bootstrap.check_node()
 
 

@@ -111,9 +111,7 @@ async def generate_solidity_artifact(
     )
     input_digest = await Get(
         Digest,
-        MergeDigests(
-            (closure_sources.snapshot.digest, compiler.shim, node_tools.lockfile_digest)
-        ),
+        MergeDigests((closure_sources.snapshot.digest, compiler.shim, node_tools.lockfile_digest)),
     )
     result = await Get(
         FallibleProcessResult,

@@ -20,13 +20,13 @@ from pants.core.util_rules import config_files, source_files, system_binaries
 from pants.core.util_rules.partitions import Partitions
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
+from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import (
     GeneratedSources,
     HydratedSources,
     HydrateSourcesRequest,
     InferredDependencies,
 )
-from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from solidity import register
@@ -42,8 +42,7 @@ from solidity.target_types import SoliditySourceField
 NODE_MODULES = os.environ["HYDROGEN_NODE_MODULES"]
 REPO_FILES = ("3rdparty/python/python-default.lock", "3rdparty/node/package-lock.json")
 
-VAULT = dedent(
-    """\
+VAULT = dedent("""\
     // SPDX-License-Identifier: Apache-2.0
     pragma solidity ^0.8.28;
 
@@ -56,10 +55,8 @@ VAULT = dedent(
             return Math.twice(x);
         }
     }
-    """
-)
-MATH = dedent(
-    """\
+    """)
+MATH = dedent("""\
     // SPDX-License-Identifier: Apache-2.0
     pragma solidity ^0.8.28;
 
@@ -68,18 +65,15 @@ MATH = dedent(
             return 2 * x;
         }
     }
-    """
-)
-BROKEN = dedent(
-    """\
+    """)
+BROKEN = dedent("""\
     // SPDX-License-Identifier: Apache-2.0
     pragma solidity ^0.8.28;
 
     contract Broken {
         uint256 x = 1
     }
-    """
-)
+    """)
 
 
 def pants_options() -> list[str]:
@@ -205,7 +199,9 @@ def test_relative_imports_are_inferred_as_dependencies(rule_runner: RuleRunner) 
         [InferSolidityDependencies(SolidityInferenceFieldSet.create(target))],
     )
 
-    assert inferred == InferredDependencies([Address("contracts/lib", relative_file_path="Math.sol")])
+    assert inferred == InferredDependencies(
+        [Address("contracts/lib", relative_file_path="Math.sol")]
+    )
 
 
 @pytest.mark.parametrize(

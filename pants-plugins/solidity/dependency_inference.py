@@ -39,7 +39,9 @@ def imported_paths(source_path: str, content: str) -> tuple[str, ...]:
     found = []
     for imported in _IMPORT.findall(_COMMENT.sub("", content)):
         if imported.startswith(("./", "../")):
-            found.append(posixpath.normpath(posixpath.join(posixpath.dirname(source_path), imported)))
+            found.append(
+                posixpath.normpath(posixpath.join(posixpath.dirname(source_path), imported))
+            )
         elif not imported.startswith("@"):
             found.append(posixpath.normpath(imported))
     return tuple(found)

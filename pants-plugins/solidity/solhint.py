@@ -49,9 +49,7 @@ async def run_solhint(
     )
     input_digest = await Get(
         Digest,
-        MergeDigests(
-            (sources.snapshot.digest, config.snapshot.digest, node_tools.lockfile_digest)
-        ),
+        MergeDigests((sources.snapshot.digest, config.snapshot.digest, node_tools.lockfile_digest)),
     )
     result = await Get(
         FallibleProcessResult,

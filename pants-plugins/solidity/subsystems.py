@@ -14,23 +14,19 @@ class Solidity(Subsystem):
 
     node_modules = StrOption(
         default=None,
-        help=softwrap(
-            """
+        help=softwrap("""
             Absolute path of the node_modules directory holding `solc`, `solhint` and the
             Solidity packages contracts import (e.g. `@openzeppelin/contracts`). ./pants
             installs it from `node_lockfile`.
-            """
-        ),
+            """),
     )
     node_lockfile = StrOption(
         default="3rdparty/node/package-lock.json",
         advanced=True,
-        help=softwrap(
-            """
+        help=softwrap("""
             The npm lockfile node_modules is installed from, relative to the build root. Its
             content is an input of every compile and lint, so a new compiler invalidates them.
-            """
-        ),
+            """),
     )
     evm_version = StrOption(
         default="cancun",
@@ -42,12 +38,10 @@ class Solidity(Subsystem):
     compiler_resolve = StrOption(
         default="python-default",
         advanced=True,
-        help=softwrap(
-            """
+        help=softwrap("""
             The Python resolve that provides py-solc-x; the compile step runs on that
             resolve's interpreter constraints.
-            """
-        ),
+            """),
     )
     infer_dependencies = BoolOption(
         default=True,

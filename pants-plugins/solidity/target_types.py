@@ -39,8 +39,7 @@ class SoliditySourceTarget(Target):
         SoliditySourceField,
         SkipSolhintField,
     )
-    help = help_text(
-        """
+    help = help_text("""
         A single Solidity file, compiled with the official compiler (npm `solc`) through
         py-solc-x into `<Name>.json` beside it: ABI, bytecode and deployed bytecode of every
         contract in the file, with the compiler version, settings and the source's sha256.
@@ -48,8 +47,7 @@ class SoliditySourceTarget(Target):
         Python targets that depend on it receive that JSON as a resource. Relative imports of
         other Solidity files are inferred as dependencies; package imports such as
         `@openzeppelin/...` resolve from the bootstrapped node_modules.
-        """
-    )
+        """)
 
 
 class SoliditySourcesGeneratingSourcesField(MultipleSourcesField):
