@@ -26,6 +26,7 @@ class ContractArtifact:
     abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
+    immutable_references: dict[str, Any]
     source: str
     source_sha256: str
     compiler_version: str
@@ -72,6 +73,7 @@ def load_contract(
         abi=contract["abi"],
         bytecode=contract["bytecode"],
         deployed_bytecode=contract["deployedBytecode"],
+        immutable_references=contract["immutableReferences"],
         source=artifact["source"],
         source_sha256=artifact["sourceSha256"],
         compiler_version=artifact["compiler"]["version"],

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from pants.core.util_rules.config_files import ConfigFilesRequest
-from pants.option.option_types import ArgsListOption, BoolOption, IntOption, SkipOption, StrOption
+from pants.option.option_types import (
+    ArgsListOption,
+    BoolOption,
+    IntOption,
+    SkipOption,
+    StrListOption,
+    StrOption,
+)
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
 
@@ -34,6 +41,13 @@ class Solidity(Subsystem):
     )
     optimizer_runs = IntOption(
         default=200, help="The optimizer's `runs` setting (the optimizer is always on)."
+    )
+    ignored_warning_codes = StrListOption(
+        default=[],
+        help=softwrap("""
+            solc warning codes (the `errorCode` of a diagnostic, e.g. "2394") not to print.
+            Errors are never ignored.
+            """),
     )
     compiler_resolve = StrOption(
         default="python-default",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /**
  * @dev A market for training models on data nobody hands over.
@@ -25,7 +25,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
  * encodes the model, the version and the submitter it belongs to (see {gradientIdOf}), so
  * that "one gradient per submitter per model version" costs no extra storage.
  */
-contract ModelRepository is ReentrancyGuard {
+contract ModelRepository is ReentrancyGuardTransient {
     /// @dev Lifecycle of a gradient. `None` means it was never submitted.
     enum GradientStatus {
         None,

@@ -2,10 +2,11 @@
 
 Run by the Solidity backend inside a Pants sandbox (Python 3.11, py-solc-x installed), with
 the file and its local imports in the working directory. Writes `<file>.json` beside the
-source: every contract's ABI, bytecode and deployed bytecode, the compiler's version and
-settings, and the source's sha256, serialized canonically so that the same inputs always
-give the same bytes. On a compile error, prints solc's messages (each names file:line:col)
-to stderr and exits 1; warnings are printed and do not fail.
+source: every contract's ABI, bytecode, deployed bytecode and immutable references, the
+compiler's version and settings, and the source's sha256, serialized canonically so that
+the same inputs always give the same bytes. On a compile error, prints solc's messages
+(each names file:line:col) to stderr and exits 1; warnings are printed and do not fail,
+except those whose code is ignored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import solcx
 from solcx.exceptions import SolcError
 
 ARTIFACT_FORMAT = "hydrogen.solidity-artifact/1"
-OUTPUTS = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers"]
+OUTPUTS = [
+    "abi",
+    "evm.bytecode.object",
+    "evm.deployedBytecode.object",
+    "evm.deployedBytecode.immutableReferences",
+    "evm.methodIdentifiers",
+]
 
 
 def compiler_input(source: str, content: str, *, evm_version: str, runs: int) -> dict:
@@ -35,7 +42,7 @@ def compiler_input(source: str, content: str, *, evm_version: str, runs: int) ->
     }
 
 
-def compile_file(solc: str, node_modules: str, request: dict) -> dict:
+def compile_file(solc: str, node_modules: str, request: dict, ignored: set[str]) -> dict:
     stdout, _, _, _ = solcx.wrapper.solc_wrapper(
         solc_binary=solc,
         stdin=json.dumps(request),
@@ -46,7 +53,8 @@ def compile_file(solc: str, node_modules: str, request: dict) -> dict:
     output = json.loads(stdout)
     diagnostics = output.get("errors", [])
     for warning in (d for d in diagnostics if d["severity"] != "error"):
-        print(warning["formattedMessage"], file=sys.stderr)
+        if warning.get("errorCode") not in ignored:
+            print(warning["formattedMessage"], file=sys.stderr)
     errors = [d["formattedMessage"] for d in diagnostics if d["severity"] == "error"]
     if errors:
         raise SolcError("\n".join(errors))
@@ -60,6 +68,9 @@ def artifact(source: str, content: str, request: dict, output: dict, version: st
             "abi": compiled["abi"],
             "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
             "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
+            # Where the constructor writes immutables into the runtime code: a contract
+            # with any cannot be placed in a genesis as compiled.
+            "immutableReferences": compiled["evm"]["deployedBytecode"]["immutableReferences"],
             "methodIdentifiers": compiled["evm"]["methodIdentifiers"],
         }
         for name, compiled in output.get("contracts", {}).get(source, {}).items()
@@ -79,6 +90,7 @@ def main() -> int:
     parser.add_argument("--node-modules", required=True)
     parser.add_argument("--evm-version", required=True)
     parser.add_argument("--optimizer-runs", type=int, required=True)
+    parser.add_argument("--ignore-warning", action="append", default=[], metavar="CODE")
     parser.add_argument("source")
     args = parser.parse_args()
 
@@ -89,7 +101,7 @@ def main() -> int:
         args.source, content, evm_version=args.evm_version, runs=args.optimizer_runs
     )
     try:
-        output = compile_file(solc, args.node_modules, request)
+        output = compile_file(solc, args.node_modules, request, set(args.ignore_warning))
     except SolcError as error:
         print(error.message, file=sys.stderr)
         return 1

@@ -1,0 +1,116 @@
+"""Units and records of the ModelRepository client: what views and events return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NewType
+
+Wei = NewType("Wei", int)
+ModelId = NewType("ModelId", int)
+GradientId = NewType("GradientId", int)
+# Errors are unsigned integers on a scale the clients agree on (see pysonar).
+ErrorValue = NewType("ErrorValue", int)
+CidDigest = NewType("CidDigest", bytes)  # the 32-byte sha256 digest of a CIDv0
+
+
+class GradientStatus(IntEnum):
+    NONE = 0
+    SUBMITTED = 1
+    EVALUATED = 2
+
+
+@dataclass(frozen=True)
+class ModelState:
+    model_id: ModelId
+    owner: str
+    weights: CidDigest
+    version: int
+    gradient_count: int
+    closed: bool
+    bounty: Wei
+    paid: Wei
+    remaining: Wei
+    refunded: Wei
+    initial_error: ErrorValue
+    target_error: ErrorValue
+    best_error: ErrorValue
+
+
+@dataclass(frozen=True)
+class GradientState:
+    gradient_id: GradientId
+    model_id: ModelId
+    version: int
+    submitter: str
+    status: GradientStatus
+    new_error: ErrorValue
+    payout: Wei
+
+
+@dataclass(frozen=True)
+class LogPosition:
+    """Where an event was logged: blocks and log indexes order events totally."""
+
+    block_number: int
+    log_index: int
+    transaction_hash: str
+
+
+@dataclass(frozen=True)
+class ModelAdded:
+    position: LogPosition
+    model_id: ModelId
+    owner: str
+    weights: CidDigest
+    bounty: Wei
+    initial_error: ErrorValue
+    target_error: ErrorValue
+
+
+@dataclass(frozen=True)
+class GradientAdded:
+    position: LogPosition
+    gradient_id: GradientId
+    model_id: ModelId
+    submitter: str
+    version: int
+    gradient: CidDigest
+
+
+@dataclass(frozen=True)
+class GradientEvaluated:
+    position: LogPosition
+    gradient_id: GradientId
+    model_id: ModelId
+    submitter: str
+    new_error: ErrorValue
+    payout: Wei
+    weights: CidDigest
+    version: int
+
+
+@dataclass(frozen=True)
+class ModelClosed:
+    position: LogPosition
+    model_id: ModelId
+    refund: Wei
+    target_reached: bool
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    position: LogPosition
+    account: str
+    amount: Wei
+
+
+Event = ModelAdded | GradientAdded | GradientEvaluated | ModelClosed | Withdrawn
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation emitted: always GradientEvaluated, ModelClosed at the target."""
+
+    evaluated: GradientEvaluated
+    closed: ModelClosed | None

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {ModelRepository} from "../ModelRepository.sol";
+
+/**
+ * @dev Test fixture: a gradient submitter that refuses every ether transfer, to show that
+ * such a recipient cannot block evaluations (payouts are credited, not sent).
+ */
+contract EtherRejecter {
+    /// @dev Raised for every incoming transfer.
+    error EtherRejected();
+
+    ModelRepository private immutable REPOSITORY;
+
+    /**
+     * @dev Submits to `repository`.
+     * @param repository the contract to submit to.
+     */
+    constructor(ModelRepository repository) {
+        REPOSITORY = repository;
+    }
+
+    /**
+     * @dev Submits a gradient as this contract.
+     * @param modelId the model.
+     * @param gradient the gradient's CID digest.
+     * @return the gradient id.
+     */
+    function submit(uint256 modelId, bytes32 gradient) external returns (uint256) {
+        return REPOSITORY.addGradient(modelId, gradient);
+    }
+
+    /**
+     * @dev Withdraws this contract's credit, which it then refuses.
+     */
+    function withdraw() external {
+        REPOSITORY.withdraw();
+    }
+
+    receive() external payable {
+        revert EtherRejected();
+    }
+}
