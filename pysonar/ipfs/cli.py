@@ -54,7 +54,9 @@ def main(
         parser.error("--count must be at least 1")
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+    # Set explicitly: a shell starts background jobs with SIGINT ignored, and Python then
+    # keeps ignoring it, so Ctrl-C (or kill -INT) would not stop the nodes.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with start_nodes(
             args.count,
@@ -72,7 +74,8 @@ def main(
         print(f"ipfs-nodes: {error}", file=sys.stderr)
         return EXIT_START_FAILED
     finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK
 
 
@@ -101,7 +104,7 @@ def _wait_for_interrupt(nodes: LocalIpfsNodes) -> None:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same path as Ctrl-C, so the daemons are stopped before we exit.
+    # SIGINT and SIGTERM take the same path, which stops the daemons before we exit.
     raise KeyboardInterrupt
 
 

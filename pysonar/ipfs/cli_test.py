@@ -16,12 +16,24 @@ from pysonar.ipfs.cli import EXIT_OK, EXIT_START_FAILED, main
 from pysonar.ipfs.client import IpfsClient
 
 
-def test_it_prints_each_node_and_stops_them_all_on_ctrl_c(tmp_path: Path) -> None:
-    # A process of its own, so that Ctrl-C (SIGINT) reaches it as it would from a terminal.
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_it_prints_each_node_and_stops_them_all_on_sigint_even_if_started_ignoring_it(
+    tmp_path: Path,
+) -> None:
+    # A process of its own, started the way a shell starts a background job: with SIGINT
+    # ignored, which Python would keep unless the command sets its own handler.
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     command = [sys.executable, "-m", "pysonar.ipfs.cli", "--count", "2", "--json"]
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, text=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+        text=True,
+        preexec_fn=ignore_sigint,
     ) as cli:
         try:
             assert cli.stdout is not None

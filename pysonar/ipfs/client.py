@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -34,6 +35,16 @@ from pysonar.ipfs.errors import (
 T = TypeVar("T")
 
 _LOG = logging.getLogger("pysonar.ipfs")
+
+# ipfshttpclient 0.7.0 passes urllib3 a `strict` argument that urllib3 2.x only warns
+# about, once per connection pool; the warning says nothing its users can act on. (Under
+# pytest it still shows: this module is imported during collection, whose warning filters
+# pytest discards afterwards.)
+warnings.filterwarnings(
+    "ignore",
+    message="The 'strict' parameter is no longer needed on Python 3+",
+    category=FutureWarning,
+)
 
 # The socket timeout exceeds the daemon's own by this much, so that a daemon which honours
 # its timeout answers with its error (which names the cause) before the socket gives up.
