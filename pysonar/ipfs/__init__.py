@@ -17,7 +17,7 @@ from pysonar.ipfs.errors import (
     JsIpfsNotFound,
     ObjectTooLarge,
 )
-from pysonar.ipfs.nodes import IpfsNode, LocalIpfsNodes, connect_nodes, find_jsipfs, start_nodes
+from pysonar.ipfs.nodes import IpfsNode, LocalIpfsNodes, find_jsipfs, start_nodes
 
 __all__ = [
     "Cid",
@@ -36,7 +36,6 @@ __all__ = [
     "ObjectTooLarge",
     "PeerIdentity",
     "cid_to_digest",
-    "connect_nodes",
     "digest_to_cid",
     "find_jsipfs",
     "start_nodes",

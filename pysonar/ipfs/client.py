@@ -62,7 +62,8 @@ class PeerIdentity:
 class IpfsClient:
     """A connection to one IPFS daemon's HTTP API.
 
-    Use it as a context manager (or call `close`) to release its HTTP session.
+    Use it as a context manager (or call `close`) to release its HTTP session. It keeps
+    one HTTP session, so give each thread its own client.
     """
 
     def __init__(self, api: str, *, request_timeout: float = 30.0) -> None:

@@ -78,13 +78,14 @@ def test_an_object_of_several_chunks_crosses_between_nodes_intact(
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000, DEFAULT_CHUNK_SIZE])
-def test_add_returns_the_cidv0_computed_offline_for_the_same_bytes(
+def test_add_returns_the_cidv0_computed_offline_and_cat_gives_the_bytes_back(
     publisher: IpfsClient, size: int
 ) -> None:
     data = os.urandom(size)
     cid = publisher.add(data)
     assert cid.startswith("Qm")
     assert cid == unixfs_cid(data)
+    assert publisher.cat(cid, timeout=10, max_bytes=size) == data
 
 
 def test_adding_the_same_bytes_on_two_nodes_gives_the_same_cid(

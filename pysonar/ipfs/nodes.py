@@ -40,6 +40,7 @@ from pysonar.ipfs.client import IpfsClient
 from pysonar.ipfs.errors import (
     DaemonStartError,
     IpfsError,
+    IpfsTimeout,
     IpfsUnavailable,
     JsIpfsNotFound,
 )
@@ -102,7 +103,7 @@ class IpfsNode:
         return IpfsClient(self.api_multiaddr, request_timeout=request_timeout)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Daemon:
     """One process being started or running, with what is needed to stop and report it."""
 
@@ -291,15 +292,6 @@ def start_nodes(
     return LocalIpfsNodes(nodes, daemons, root=root, stop_timeout=stop_timeout)
 
 
-def connect_nodes(nodes: tuple[IpfsNode, ...] | LocalIpfsNodes, *, timeout: float = 10.0) -> None:
-    """Opens a swarm connection between every pair of `nodes`, retrying briefly.
-
-    Raises:
-        IpfsError: if a pair could not be connected within `timeout` seconds.
-    """
-    _connect_pairwise(tuple(nodes), timeout=timeout)
-
-
 def _init_repos(
     executable: Path, root: Path, names: list[str], deadline: float, die_with_parent: bool
 ) -> None:
@@ -383,9 +375,9 @@ def _wait_ready(daemon: _Daemon, deadline: float) -> IpfsNode:
             lambda: _probe(daemon),
             # Readiness takes seconds; polling every 0.05-0.5 s keeps the added latency small.
             policy=RetryPolicy(initial_delay=0.05, max_delay=0.5, max_time=budget),
-            retry_on=(_NotReady, IpfsUnavailable),
+            retry_on=(_NotReady, IpfsUnavailable, IpfsTimeout),
         )
-    except (_NotReady, IpfsUnavailable) as error:
+    except (_NotReady, IpfsUnavailable, IpfsTimeout) as error:
         raise DaemonStartError(
             node=daemon.name,
             reason=f"not ready within the start timeout ({error})",
