@@ -1,0 +1,1 @@
+"""PySonar: the data scientist's library for posting models to Sonar and paying for gradients."""
