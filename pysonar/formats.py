@@ -57,7 +57,7 @@ MAX_FEATURE_COUNT = 256
 # Fixed-point exponents beyond this would only make decoding slow (16**exponent is computed).
 MIN_EXPONENT, MAX_EXPONENT = -512, 512
 # The largest valid object of either kind (3072-bit key, 256 features, written compactly) is
-# about 480,000 bytes; a test builds it and checks that it fits.
+# about 477,000 bytes; a test builds it and checks that it fits.
 MAX_MODEL_BYTES = 512 * 1024
 MAX_GRADIENT_BYTES = 512 * 1024
 
