@@ -1,7 +1,11 @@
-"""PySonar: the data scientist's library (Paillier keys, the encrypted linear model, the
-mines' encrypted gradient, the IPFS object formats and the contract's error scale).
+"""PySonar, the data scientist's library: keys, encrypted model and gradients, IPFS formats.
 
-The demo data lives in `pysonar.diabetes` (not re-exported: it imports scikit-learn).
+Re-exports the public API: Paillier keys (`pysonar.keys`), the encrypted linear model
+(`pysonar.encrypted_model`), the mines' encrypted gradient (`pysonar.gradient`), summing
+and decrypting gradients (`pysonar.aggregation`), the IPFS object formats
+(`pysonar.formats`, specified in FORMATS.md) and the contract's error scale
+(`pysonar.error_scale`). The demo data lives in `pysonar.diabetes`, not re-exported because
+it imports scikit-learn.
 """
 
 from pysonar.aggregation import decrypt_gradient, decrypt_mean_gradient, sum_gradients
