@@ -1,1 +1,121 @@
-"""PySonar: the data scientist's library for posting models to Sonar and paying for gradients."""
+"""PySonar, the data scientist's library: keys, encrypted model and gradients, IPFS formats.
+
+Re-exports the public API: Paillier keys (`pysonar.keys`), the encrypted linear model
+(`pysonar.encrypted_model`), the mines' encrypted gradient (`pysonar.gradient`), summing
+and decrypting gradients (`pysonar.aggregation`), the IPFS object formats
+(`pysonar.formats`, specified in FORMATS.md) and the contract's error scale
+(`pysonar.error_scale`). The demo data lives in `pysonar.diabetes`, not re-exported because
+it imports scikit-learn.
+"""
+
+from pysonar.aggregation import decrypt_gradient, decrypt_mean_gradient, sum_gradients
+from pysonar.encrypted_model import (
+    EncryptedModel,
+    ModelId,
+    decrypt_weights,
+    encrypt_model,
+    weight_exponent,
+)
+from pysonar.encrypted_vector import (
+    EncryptedVector,
+    decrypt_vector,
+    encrypt_vector,
+    linear_map,
+    plaintext_limit,
+    weighted_sum,
+)
+from pysonar.error_scale import ERROR_SCALE, ContractError, contract_to_mse, mse_to_contract
+from pysonar.errors import (
+    DecryptionOverflow,
+    ErrorScaleError,
+    InvalidObject,
+    KeyMismatch,
+    MalformedObject,
+    MismatchError,
+    ModelMismatch,
+    NonFiniteInput,
+    NonFiniteNumber,
+    ObjectTooLarge,
+    OverflowRiskError,
+    PySonarError,
+    SchemaViolation,
+    ShapeMismatch,
+    UnobfuscatedCiphertext,
+    UnsupportedFormat,
+    UnsupportedKeySize,
+    ValueOutOfRange,
+    WeightOutOfBound,
+)
+from pysonar.formats import read_gradient, read_model, write_gradient, write_model
+from pysonar.gradient import (
+    EncryptedGradient,
+    ShardStatistics,
+    encrypted_gradient,
+    encrypted_gradient_row_by_row,
+)
+from pysonar.keys import KeyPair, generate_keypair, key_fingerprint
+from pysonar.linear_regression import (
+    add_bias_column,
+    apply_gradient,
+    mean_squared_error,
+    plaintext_gradient,
+    predict,
+)
+from pysonar.obfuscation import ObfuscationPool
+
+__all__ = [
+    "ERROR_SCALE",
+    "ContractError",
+    "DecryptionOverflow",
+    "EncryptedGradient",
+    "EncryptedModel",
+    "EncryptedVector",
+    "ErrorScaleError",
+    "InvalidObject",
+    "KeyMismatch",
+    "KeyPair",
+    "MalformedObject",
+    "MismatchError",
+    "ModelId",
+    "ModelMismatch",
+    "NonFiniteInput",
+    "NonFiniteNumber",
+    "ObfuscationPool",
+    "ObjectTooLarge",
+    "OverflowRiskError",
+    "PySonarError",
+    "SchemaViolation",
+    "ShapeMismatch",
+    "ShardStatistics",
+    "UnobfuscatedCiphertext",
+    "UnsupportedFormat",
+    "UnsupportedKeySize",
+    "ValueOutOfRange",
+    "WeightOutOfBound",
+    "add_bias_column",
+    "apply_gradient",
+    "contract_to_mse",
+    "decrypt_gradient",
+    "decrypt_mean_gradient",
+    "decrypt_vector",
+    "decrypt_weights",
+    "encrypt_model",
+    "encrypt_vector",
+    "encrypted_gradient",
+    "encrypted_gradient_row_by_row",
+    "generate_keypair",
+    "key_fingerprint",
+    "linear_map",
+    "mean_squared_error",
+    "mse_to_contract",
+    "plaintext_gradient",
+    "plaintext_limit",
+    "predict",
+    "read_gradient",
+    "read_model",
+    "sum_gradients",
+    "weight_exponent",
+    "weighted_sum",
+    "write_gradient",
+    "write_model",
+]

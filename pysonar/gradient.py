@@ -1,0 +1,288 @@
+"""The mine's side: a linear-regression gradient on its own data against encrypted weights.
+
+The gradient (X^T X / n) w - X^T y / n depends on the data only through the shard's
+sufficient statistics A = X^T X / n and b = X^T y / n (with the bias column in X). A mine
+computes them once (`ShardStatistics.from_data`), encodes A with ONE shared exponent, and
+for each model version returns Enc(A w - b) = prod_j Enc(w_j)**A_ij * Enc(-b_i): (d + 1)**2
+exponentiations whatever the row count, then one re-randomisation per component from an
+`ObfuscationPool`. `encrypted_gradient_row_by_row` computes the same gradient the way the
+original PySonar did, row by row (2 n (d + 1) exponentiations), as the benchmark's reference.
+
+Both refuse, before any exponentiation, inputs whose result could overflow the key:
+Paillier plaintexts wrap around modulo n and phe decrypts an overflowed value silently
+wrong. The bound is exact integer arithmetic on the mantissas actually used: for a row M_i
+of the integer matrix, offset c_i and weight mantissas bounded by W (from the model's
+declared weight bound), |result_i| <= sum_j |M_ij| W + |c_i|, which must stay within
+`plaintext_limit` (phe's max_int, about n/3, less `HEADROOM_BITS` bits kept so that sums of
+gradients cannot wrap either).
+
+Privacy note: the gradient is exact, so over d + 1 model versions the key holder could
+solve for a mine's A and b; masking it is out of this module's scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from phe.paillier import PaillierPublicKey
+
+from pysonar import fixed_point
+from pysonar.encrypted_model import EncryptedModel, ModelId
+from pysonar.encrypted_vector import EncryptedVector, linear_map, plaintext_limit
+from pysonar.errors import OverflowRiskError, ShapeMismatch
+from pysonar.linear_regression import add_bias_column, as_targets
+from pysonar.obfuscation import ObfuscationPool
+from pysonar.strict_json import SAFE_INTEGER_MAX, is_integer
+
+# Resolution of the encoded statistics below their largest entry: the error this adds to
+# the gradient is about 2**-65 of max|A| * max|w|, far below float64 rounding of A w.
+STATISTICS_PRECISION_BITS = 64
+# Row counts travel in the gradient object; 2**32 - 1 rows is more than any shard here.
+MAX_ROW_COUNT = 2**32 - 1
+
+
+@dataclass(frozen=True, eq=False)
+class ShardStatistics:
+    """A shard's sufficient statistics for linear regression, plain and encoded.
+
+    Attributes:
+        row_count: n, the shard's number of rows.
+        gram: A = X^T X / n with the bias column, float64 (d + 1, d + 1), read-only.
+        moment: b = X^T y / n with the bias column, float64 (d + 1,), read-only.
+        gram_exponent: the exponent shared by every entry of A's encoding.
+        gram_mantissas: A's integer mantissas at `gram_exponent`, row by row.
+    """
+
+    row_count: int
+    gram: np.ndarray
+    moment: np.ndarray
+    gram_exponent: int
+    gram_mantissas: tuple[tuple[int, ...], ...]
+
+    @property
+    def feature_count(self) -> int:
+        """d, the number of features (without the bias)."""
+        return self.gram.shape[0] - 1
+
+    @classmethod
+    def from_data(
+        cls,
+        features: np.ndarray,
+        targets: np.ndarray,
+        *,
+        precision_bits: int = STATISTICS_PRECISION_BITS,
+    ) -> ShardStatistics:
+        """Compute and encode a shard's statistics; do it once per shard, not per round.
+
+        Parameters:
+            features: the shard's features, (n, d), without a bias column.
+            targets: the shard's targets, (n,).
+            precision_bits: resolution of A's encoding below its largest entry.
+
+        Returns:
+            The statistics.
+
+        Raises:
+            ShapeMismatch: inconsistent shapes, or no rows.
+            NonFiniteInput: NaN or infinite features or targets.
+        """
+        design = add_bias_column(features)
+        rows = design.shape[0]
+        if rows == 0 or rows > MAX_ROW_COUNT:
+            raise ShapeMismatch(what="row count", expected=f"1 to {MAX_ROW_COUNT}", found=rows)
+        y = as_targets(targets, rows)
+        gram = design.T @ design / rows
+        moment = design.T @ y / rows
+        exponent = fixed_point.exponent_for(
+            float(np.max(np.abs(gram))), precision_bits=precision_bits
+        )
+        mantissas = tuple(tuple(fixed_point.encode(row, exponent)) for row in gram)
+        gram.setflags(write=False)
+        moment.setflags(write=False)
+        return cls(rows, gram, moment, exponent, mantissas)
+
+
+@dataclass(frozen=True)
+class EncryptedGradient:
+    """A mine's encrypted gradient, as published on IPFS (`pysonar.formats`).
+
+    Attributes:
+        model_id: the contract's id of the model it is for.
+        model_version: the model version whose weights it was computed against.
+        row_count: the rows of the shard it came from (declared by the mine, unverifiable).
+        values: Enc(gradient), feature_count + 1 components, the bias last.
+    """
+
+    model_id: ModelId
+    model_version: int
+    row_count: int
+    values: EncryptedVector
+
+
+def encrypted_gradient(
+    model: EncryptedModel,
+    statistics: ShardStatistics,
+    *,
+    model_id: ModelId,
+    pool: ObfuscationPool | None = None,
+) -> EncryptedGradient:
+    """Compute Enc((X^T X / n) w - X^T y / n) from Enc(w) and the shard's statistics.
+
+    This is the function a mine calls for every model version it answers.
+
+    Parameters:
+        model: the model as read from IPFS.
+        statistics: the shard's `ShardStatistics`.
+        model_id: the contract's id of `model`.
+        pool: precomputed re-randomising factors for the model's key (d + 1 are used);
+            None computes them now, which dominates the cost at 2048 bits.
+
+    Returns:
+        The gradient, every ciphertext obfuscated.
+
+    Raises:
+        ShapeMismatch: the shard's feature count differs from the model's.
+        OverflowRiskError: the result could exceed the key's plaintext range.
+        ValueError: `model_id` is not an integer in [0, 2**53).
+    """
+    _check_model_id(model_id)
+    if statistics.feature_count != model.feature_count:
+        raise ShapeMismatch(
+            what="feature count", expected=model.feature_count, found=statistics.feature_count
+        )
+    result_exponent = statistics.gram_exponent + model.weights.exponent
+    offset = [-b for b in fixed_point.encode(statistics.moment, result_exponent)]
+    bounds = row_bounds(
+        statistics.gram_mantissas, offset, [model.weight_mantissa_bound] * len(model.weights)
+    )
+    check_bounds(
+        bounds,
+        model.public_key,
+        details=(
+            f"max |X^T X / n| {np.max(np.abs(statistics.gram)):.3g} at exponent "
+            f"{statistics.gram_exponent}, max |X^T y / n| {np.max(np.abs(statistics.moment)):.3g}"
+            f", weights within {model.weight_bound:.3g} at exponent {model.weights.exponent}"
+        ),
+    )
+    values = linear_map(
+        model.weights,
+        statistics.gram_mantissas,
+        matrix_exponent=statistics.gram_exponent,
+        offset=offset,
+    )
+    return EncryptedGradient(
+        model_id=model_id,
+        model_version=model.model_version,
+        row_count=statistics.row_count,
+        values=values.obfuscate(pool),
+    )
+
+
+def encrypted_gradient_row_by_row(
+    model: EncryptedModel,
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    model_id: ModelId,
+    pool: ObfuscationPool | None = None,
+    precision_bits: int = STATISTICS_PRECISION_BITS,
+) -> EncryptedGradient:
+    """Compute the same gradient row by row, the original PySonar's way (the reference).
+
+    For each row i, Enc(r_i) = Enc(x_i . w - y_i), then the gradient accumulates
+    Enc(r_i) ** (x_ij / n): 2 n (d + 1) exponentiations, on the same primitives and
+    encodings as `encrypted_gradient` so that a benchmark compares methods, not code.
+
+    Parameters:
+        model: the model as read from IPFS.
+        features: the shard's features, (n, d).
+        targets: the shard's targets, (n,).
+        model_id: the contract's id of `model`.
+        pool: precomputed re-randomising factors (d + 1 are used), or None.
+        precision_bits: resolution of X's and X / n's encodings below their largest entry.
+
+    Returns:
+        The gradient, every ciphertext obfuscated.
+
+    Raises:
+        ShapeMismatch: inconsistent shapes, or a feature count differing from the model's.
+        NonFiniteInput: NaN or infinite data.
+        OverflowRiskError: a residual or the result could exceed the key's plaintext range.
+        ValueError: `model_id` is not an integer in [0, 2**53).
+    """
+    _check_model_id(model_id)
+    design = add_bias_column(features)
+    rows, columns = design.shape
+    if columns != len(model.weights):
+        raise ShapeMismatch(what="feature count", expected=model.feature_count, found=columns - 1)
+    if rows == 0 or rows > MAX_ROW_COUNT:
+        raise ShapeMismatch(what="row count", expected=f"1 to {MAX_ROW_COUNT}", found=rows)
+    y = as_targets(targets, rows)
+    largest = float(np.max(np.abs(design)))
+    x_exponent = fixed_point.exponent_for(largest, precision_bits=precision_bits)
+    scaled_exponent = fixed_point.exponent_for(largest / rows, precision_bits=precision_bits)
+    x_mantissas = [fixed_point.encode(row, x_exponent) for row in design]
+    # The second product multiplies by x_ij / n, transposed: one row per gradient component.
+    scaled_mantissas = [fixed_point.encode(column, scaled_exponent) for column in design.T / rows]
+    residual_exponent = model.weights.exponent + x_exponent
+    negated_targets = [-m for m in fixed_point.encode(y, residual_exponent)]
+
+    details = (
+        f"max |x| {largest:.3g}, max |y| {np.max(np.abs(y)):.3g}, "
+        f"weights within {model.weight_bound:.3g}, row by row over {rows} rows"
+    )
+    residual_bounds = row_bounds(
+        x_mantissas, negated_targets, [model.weight_mantissa_bound] * columns
+    )
+    check_bounds(residual_bounds, model.public_key, details=details)
+    check_bounds(
+        row_bounds(scaled_mantissas, None, residual_bounds), model.public_key, details=details
+    )
+
+    residuals = linear_map(
+        model.weights, x_mantissas, matrix_exponent=x_exponent, offset=negated_targets
+    )
+    values = linear_map(residuals, scaled_mantissas, matrix_exponent=scaled_exponent)
+    return EncryptedGradient(
+        model_id=model_id,
+        model_version=model.model_version,
+        row_count=rows,
+        values=values.obfuscate(pool),
+    )
+
+
+def row_bounds(
+    matrix: Sequence[Sequence[int]], offset: Sequence[int] | None, input_bounds: Sequence[int]
+) -> list[int]:
+    """Bound each component of M v + c given |v_j| <= input_bounds[j]: sum_j |M_ij| b_j + |c_i|.
+
+    Exact integer arithmetic, so the bound is conservative and never rounds down.
+    """
+    return [
+        sum(abs(m) * bound for m, bound in zip(row, input_bounds))
+        + (abs(offset[i]) if offset is not None else 0)
+        for i, row in enumerate(matrix)
+    ]
+
+
+def check_bounds(bounds: Sequence[int], public_key: PaillierPublicKey, *, details: str) -> None:
+    """Refuse a computation if any component bound exceeds `plaintext_limit(public_key)`.
+
+    Raises:
+        OverflowRiskError: with the largest bound, the limit and `details`.
+    """
+    limit = plaintext_limit(public_key)
+    largest = max(bounds, default=0)
+    if largest > limit:
+        raise OverflowRiskError(
+            bound=largest,
+            limit=limit,
+            details=f"{details}; {public_key.n.bit_length()}-bit key",
+        )
+
+
+def _check_model_id(model_id: int) -> None:
+    if not is_integer(model_id) or not 0 <= model_id <= SAFE_INTEGER_MAX:
+        raise ValueError(f"model id must be an integer in [0, 2**53), not {model_id!r}")
