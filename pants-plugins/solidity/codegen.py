@@ -122,6 +122,7 @@ async def generate_solidity_artifact(
                 f"--node-modules={node_tools.node_modules}",
                 f"--evm-version={solidity.evm_version}",
                 f"--optimizer-runs={solidity.optimizer_runs}",
+                *(["--via-ir"] if solidity.via_ir else []),
                 *(f"--ignore-warning={code}" for code in solidity.ignored_warning_codes),
                 source_path,
             ),

@@ -163,6 +163,7 @@ def test_compiles_a_contract_with_local_and_package_imports(rule_runner: RuleRun
     assert artifact["compiler"]["settings"] == {
         "evmVersion": "cancun",
         "optimizer": {"enabled": True, "runs": 200},
+        "viaIR": False,
     }
     assert list(artifact["contracts"]) == ["Vault"]
     vault = artifact["contracts"]["Vault"]

@@ -57,6 +57,10 @@ class Solidity(Subsystem):
             resolve's interpreter constraints.
             """),
     )
+    via_ir = BoolOption(
+        default=False,
+        help="Compile through solc's IR pipeline (`viaIR`): slower, and usually less gas.",
+    )
     infer_dependencies = BoolOption(
         default=True,
         help="Infer dependencies on other `solidity_source` targets from relative imports.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
 from sonar.artifacts import ContractArtifact
@@ -28,6 +27,9 @@ class EthTesterChain(LocalChain):
         *,
         extra_balances: Mapping[str, int] | None = None,
     ) -> None:
+        # Imported here: py-evm takes most of a second to import, and only tests need it.
+        from eth_tester import EthereumTester, PyEVMBackend
+
         backend = PyEVMBackend(
             genesis_state=eth_tester_genesis_state(artifact or model_repository(), extra_balances),
             # Makes eth-tester's own accounts the dev accounts, funded by the genesis.

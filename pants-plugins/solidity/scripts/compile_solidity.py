@@ -30,13 +30,14 @@ OUTPUTS = [
 ]
 
 
-def compiler_input(source: str, content: str, *, evm_version: str, runs: int) -> dict:
+def compiler_input(source: str, content: str, *, evm_version: str, runs: int, via_ir: bool) -> dict:
     return {
         "language": "Solidity",
         "sources": {source: {"content": content}},
         "settings": {
             "evmVersion": evm_version,
             "optimizer": {"enabled": True, "runs": runs},
+            "viaIR": via_ir,
             "outputSelection": {source: {"*": OUTPUTS}},
         },
     }
@@ -90,6 +91,7 @@ def main() -> int:
     parser.add_argument("--node-modules", required=True)
     parser.add_argument("--evm-version", required=True)
     parser.add_argument("--optimizer-runs", type=int, required=True)
+    parser.add_argument("--via-ir", action="store_true")
     parser.add_argument("--ignore-warning", action="append", default=[], metavar="CODE")
     parser.add_argument("source")
     args = parser.parse_args()
@@ -98,7 +100,11 @@ def main() -> int:
     with open(args.source, encoding="utf-8") as f:
         content = f.read()
     request = compiler_input(
-        args.source, content, evm_version=args.evm_version, runs=args.optimizer_runs
+        args.source,
+        content,
+        evm_version=args.evm_version,
+        runs=args.optimizer_runs,
+        via_ir=args.via_ir,
     )
     try:
         output = compile_file(solc, args.node_modules, request, set(args.ignore_warning))

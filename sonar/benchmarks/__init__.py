@@ -1,0 +1,1 @@
+"""Benchmarks of the Sonar contract: targets that print tables, not timed tests."""
