@@ -46,13 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     try:
         chain = AnvilChain(host=args.host, port=args.port, block_time=args.block_time)
     except ChainError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    # Installed once anvil runs (a Ctrl-C while it starts stops it in AnvilChain), and
+    # with SIGINT set explicitly: a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     with chain:
         print(describe(chain), flush=True)
         while not stop.wait(0.5):
