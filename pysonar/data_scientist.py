@@ -24,7 +24,7 @@ import numpy as np
 from pysonar.aggregation import decrypt_gradient, decrypt_mean_gradient
 from pysonar.diabetes import Shard
 from pysonar.encrypted_model import EncryptedModel, ModelId, encrypt_model
-from pysonar.error_scale import ContractError, mse_to_contract
+from pysonar.error_scale import ContractError, contract_to_mse, mse_to_contract
 from pysonar.errors import InvalidObject, MismatchError, PySonarError
 from pysonar.formats import MAX_GRADIENT_BYTES, read_gradient, write_model
 from pysonar.gradient import EncryptedGradient
@@ -61,7 +61,7 @@ class TrainingState:
 
     @property
     def best_mse(self) -> float:
-        return self.best_error / 10**6
+        return contract_to_mse(self.best_error)
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class DataScientist:
         if target_error >= initial_error:
             raise ValueError(
                 f"target MSE {target_mse} is not below the initial MSE "
-                f"{initial_error / 10**6} on the validation rows"
+                f"{contract_to_mse(initial_error)} on the validation rows"
             )
         encrypted = encrypt_model(
             weights,
@@ -169,7 +169,7 @@ class DataScientist:
             "posted model %d: %s, initial MSE %.1f, target %.1f, bounty %d wei",
             added.model_id,
             cid,
-            initial_error / 10**6,
+            contract_to_mse(initial_error),
             target_mse,
             bounty,
         )
@@ -310,7 +310,7 @@ class DataScientist:
             "gradient %d from %s: MSE %.1f, %s, paid %d wei",
             event.gradient_id,
             event.submitter,
-            error / 10**6,
+            contract_to_mse(error),
             "improved" if improved_weights is not None else "no improvement",
             payout,
         )

@@ -76,8 +76,7 @@ def test_reads_a_long_history_in_bounded_batches(
     as_owner = repository.as_account(signers[0])
     for _ in range(3):
         as_owner.add_model(CID, initial_error=100, target_error=10, bounty=ETH)
-    cursor = repository.events()
-    cursor._max_blocks = 1
+    cursor = repository.events(max_blocks=1)
 
     batches = [cursor.poll() for _ in range(5)]
 

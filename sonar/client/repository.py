@@ -141,14 +141,18 @@ class ModelRepository:
 
     # -- events -----------------------------------------------------------------------------
 
-    def events(self, *, next_block: int = 0, confirmations: int = 0) -> EventCursor:
-        """A cursor over this contract's events, starting at block `next_block`."""
+    def events(
+        self, *, next_block: int = 0, confirmations: int = 0, max_blocks: int = 2_000
+    ) -> EventCursor:
+        """A cursor over this contract's events, starting at block `next_block` and reading
+        at most `max_blocks` blocks per poll."""
         return EventCursor(
             self.w3,
             self._events,
             self.address,
             next_block=next_block,
             confirmations=confirmations,
+            max_blocks=max_blocks,
         )
 
     def gas_used(self, event: Event) -> int:
