@@ -1,22 +1,14 @@
 """PySonar, the data scientist's library: keys, encrypted model and gradients, IPFS formats.
 
-Re-exports the public API: Paillier keys (`pysonar.keys`), the encrypted linear model
-(`pysonar.encrypted_model`), the mines' encrypted gradient (`pysonar.gradient`), summing
-and decrypting gradients (`pysonar.aggregation`), the IPFS object formats
-(`pysonar.formats`, specified in FORMATS.md) and the contract's error scale
-(`pysonar.error_scale`). The demo data lives in `pysonar.diabetes`, not re-exported because
+Re-exports the public API: Paillier keys (`pysonar.crypto.keys`), the encrypted linear model
+(`pysonar.model.encrypted_model`), the mines' encrypted gradient (`pysonar.model.gradient`), summing
+and decrypting gradients (`pysonar.model.aggregation`), the IPFS object formats
+(`pysonar.formats.codec`, specified in FORMATS.md) and the contract's error scale
+(`pysonar.model.error_scale`). The demo data lives in `pysonar.diabetes`, not re-exported because
 it imports scikit-learn.
 """
 
-from pysonar.aggregation import decrypt_gradient, decrypt_mean_gradient, sum_gradients
-from pysonar.encrypted_model import (
-    EncryptedModel,
-    ModelId,
-    decrypt_weights,
-    encrypt_model,
-    weight_exponent,
-)
-from pysonar.encrypted_vector import (
+from pysonar.crypto.encrypted_vector import (
     EncryptedVector,
     decrypt_vector,
     encrypt_vector,
@@ -24,7 +16,8 @@ from pysonar.encrypted_vector import (
     plaintext_limit,
     weighted_sum,
 )
-from pysonar.error_scale import ERROR_SCALE, ContractError, contract_to_mse, mse_to_contract
+from pysonar.crypto.keys import KeyPair, generate_keypair, key_fingerprint
+from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.errors import (
     DecryptionOverflow,
     ErrorScaleError,
@@ -46,26 +39,32 @@ from pysonar.errors import (
     ValueOutOfRange,
     WeightOutOfBound,
 )
-from pysonar.formats import read_gradient, read_model, write_gradient, write_model
-from pysonar.gradient import (
+from pysonar.formats.codec import read_gradient, read_model, write_gradient, write_model
+from pysonar.model.aggregation import decrypt_gradient, decrypt_mean_gradient, sum_gradients
+from pysonar.model.encrypted_model import (
+    EncryptedModel,
+    decrypt_weights,
+    encrypt_model,
+    weight_exponent,
+)
+from pysonar.model.error_scale import ERROR_SCALE, ErrorScore, contract_to_mse, mse_to_contract
+from pysonar.model.gradient import (
     EncryptedGradient,
     ShardStatistics,
     encrypted_gradient,
     encrypted_gradient_row_by_row,
 )
-from pysonar.keys import KeyPair, generate_keypair, key_fingerprint
-from pysonar.linear_regression import (
+from pysonar.model.linear_regression import (
     add_bias_column,
     apply_gradient,
     mean_squared_error,
     plaintext_gradient,
     predict,
 )
-from pysonar.obfuscation import ObfuscationPool
 
 __all__ = [
     "ERROR_SCALE",
-    "ContractError",
+    "ErrorScore",
     "DecryptionOverflow",
     "EncryptedGradient",
     "EncryptedModel",
@@ -76,7 +75,6 @@ __all__ = [
     "KeyPair",
     "MalformedObject",
     "MismatchError",
-    "ModelId",
     "ModelMismatch",
     "NonFiniteInput",
     "NonFiniteNumber",

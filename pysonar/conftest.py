@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pysonar import diabetes
-from pysonar.keys import KeyPair, generate_keypair
+from pysonar.crypto.keys import KeyPair, generate_keypair
 
 
 @pytest.fixture(scope="session")

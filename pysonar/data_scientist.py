@@ -1,7 +1,7 @@
 """The data scientist's side of Hydrogen: post a model, evaluate gradients, pay, close.
 
-`DataScientist` ties the pieces together: Paillier keys (`pysonar.keys`), the encrypted
-model and its IPFS format (`pysonar.encrypted_model`, `pysonar.formats`), an IPFS node
+`DataScientist` ties the pieces together: Paillier keys (`pysonar.crypto.keys`), the encrypted
+model and its IPFS format (`pysonar.model.encrypted_model`, `pysonar.formats.codec`), an IPFS node
 (`pysonar.ipfs`) and the ModelRepository contract (`sonar.client`). It keeps the
 plaintext weights and the validation rows, which never leave it.
 
@@ -10,7 +10,7 @@ submitter for the error its own gradient removed. `combined_gradient` sums sever
 encrypted gradients first and decrypts once per weight, for a data scientist who only
 wants the joint step.
 
-Errors on the contract are integers: round(MSE * 10**6) (`pysonar.error_scale`).
+Errors on the contract are integers: round(MSE * 10**6) (`pysonar.model.error_scale`).
 """
 
 from __future__ import annotations
@@ -21,17 +21,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pysonar.aggregation import decrypt_gradient, decrypt_mean_gradient
+from pysonar.crypto.keys import KeyPair
 from pysonar.diabetes import Shard
-from pysonar.encrypted_model import EncryptedModel, ModelId, encrypt_model
-from pysonar.error_scale import ContractError, contract_to_mse, mse_to_contract
 from pysonar.errors import InvalidObject, MismatchError, PySonarError
-from pysonar.formats import MAX_GRADIENT_BYTES, read_gradient, write_model
-from pysonar.gradient import EncryptedGradient
+from pysonar.formats.codec import MAX_GRADIENT_BYTES, read_gradient, write_model
 from pysonar.ipfs import Cid, IpfsClient, IpfsTimeout, cid_to_digest, digest_to_cid
-from pysonar.keys import KeyPair
-from pysonar.linear_regression import apply_gradient, mean_squared_error
+from pysonar.model.aggregation import decrypt_gradient, decrypt_mean_gradient
+from pysonar.model.encrypted_model import EncryptedModel, encrypt_model
+from pysonar.model.error_scale import ErrorScore, contract_to_mse, mse_to_contract
+from pysonar.model.gradient import EncryptedGradient
+from pysonar.model.linear_regression import apply_gradient, mean_squared_error
 from sonar.client import GradientAdded, ModelClosed, ModelRepository, Wei, Withdrawn
+from sonar.client.types import ModelId
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class TrainingState:
     encrypted: EncryptedModel
     weights_cid: Cid
     version: int
-    best_error: ContractError
-    target_error: ContractError
+    best_error: ErrorScore
+    target_error: ErrorScore
 
     @property
     def best_mse(self) -> float:
@@ -72,7 +73,7 @@ class GradientReview:
     submitter: str
     gradient_cid: Cid
     computed_against: int
-    error: ContractError
+    error: ErrorScore
     improved: bool
     payout: Wei
     weights_cid: Cid
@@ -304,7 +305,7 @@ class DataScientist:
                 encrypted=encrypted,
                 weights_cid=weights_cid,
                 version=evaluation.evaluated.version,
-                best_error=ContractError(error),
+                best_error=ErrorScore(error),
             )
         logger.info(
             "gradient %d from %s: MSE %.1f, %s, paid %d wei",
@@ -319,7 +320,7 @@ class DataScientist:
             submitter=event.submitter,
             gradient_cid=cid,
             computed_against=event.version,
-            error=ContractError(error),
+            error=ErrorScore(error),
             improved=improved_weights is not None,
             payout=payout,
             weights_cid=weights_cid,

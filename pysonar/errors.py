@@ -27,13 +27,20 @@ class InvalidObject(PySonarError, ValueError):
 
 
 class ObjectTooLarge(InvalidObject):
-    """An object is larger than its format's documented maximum; it was not parsed."""
+    """An object is larger than the limit for it; it was neither parsed nor fully read.
 
-    def __init__(self, *, kind: str, limit: int, size: int) -> None:
+    `size` is None when the object was cut off while being read, its size unknown; `cid`
+    names the IPFS object when it came from IPFS.
+    """
+
+    def __init__(self, *, kind: str, limit: int, size: int | None, cid: str | None = None) -> None:
         self.kind = kind
         self.limit = limit
         self.size = size
-        super().__init__(f"{kind} object is {size} bytes, more than the maximum of {limit} bytes")
+        self.cid = cid
+        what = f"{kind} object {cid}" if cid else f"{kind} object"
+        actual = f"{size} bytes" if size is not None else "more bytes"
+        super().__init__(f"{what} has {actual}, more than the maximum of {limit} bytes")
 
 
 class MalformedObject(InvalidObject):
@@ -99,7 +106,7 @@ class MismatchError(PySonarError, ValueError):
 class KeyMismatch(MismatchError):
     """Ciphertexts under one Paillier key meet a key or ciphertexts of another.
 
-    `expected` and `found` are key fingerprints (see `pysonar.keys.key_fingerprint`).
+    `expected` and `found` are key fingerprints (see `pysonar.crypto.keys.key_fingerprint`).
     """
 
 

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from sonar.errors import ArtifactError
+
 ARTIFACT_FORMAT = "hydrogen.solidity-artifact/1"
-
-
-class ArtifactError(Exception):
-    """A contract artifact is missing or not in the format this code reads."""
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from pysonar import diabetes
+from pysonar.crypto.keys import KeyPair, generate_keypair
 from pysonar.data_scientist import DataScientist, GradientUnavailable
-from pysonar.encrypted_model import decrypt_weights
-from pysonar.error_scale import mse_to_contract
-from pysonar.formats import MAX_MODEL_BYTES, read_model, write_gradient
-from pysonar.gradient import ShardStatistics, encrypted_gradient
+from pysonar.formats.codec import MAX_MODEL_BYTES, read_model, write_gradient
 from pysonar.ipfs import IpfsClient, LocalIpfsNodes, cid_to_digest, digest_to_cid
-from pysonar.keys import KeyPair, generate_keypair
-from pysonar.linear_regression import apply_gradient, mean_squared_error, plaintext_gradient
+from pysonar.model.encrypted_model import decrypt_weights
+from pysonar.model.error_scale import mse_to_contract
+from pysonar.model.gradient import ShardStatistics, encrypted_gradient
+from pysonar.model.linear_regression import apply_gradient, mean_squared_error, plaintext_gradient
 from sonar.chain import LocalChain
 from sonar.client import GradientStatus, ModelAdded, ModelRepository
 

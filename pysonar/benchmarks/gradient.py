@@ -28,19 +28,20 @@ import gmpy2
 import numpy as np
 
 from pysonar import diabetes
-from pysonar.aggregation import decrypt_gradient, decrypt_mean_gradient
-from pysonar.encrypted_model import ModelId, encrypt_model
-from pysonar.error_scale import mse_to_contract
-from pysonar.formats import read_gradient, read_model, write_gradient, write_model
-from pysonar.gradient import (
+from pysonar.crypto.keys import KeyPair, generate_keypair
+from pysonar.crypto.obfuscation import ObfuscationPool
+from pysonar.formats.codec import read_gradient, read_model, write_gradient, write_model
+from pysonar.model.aggregation import decrypt_gradient, decrypt_mean_gradient
+from pysonar.model.encrypted_model import encrypt_model
+from pysonar.model.error_scale import mse_to_contract
+from pysonar.model.gradient import (
     EncryptedGradient,
     ShardStatistics,
     encrypted_gradient,
     encrypted_gradient_row_by_row,
 )
-from pysonar.keys import KeyPair, generate_keypair
-from pysonar.linear_regression import apply_gradient, mean_squared_error, plaintext_gradient
-from pysonar.obfuscation import ObfuscationPool
+from pysonar.model.linear_regression import apply_gradient, mean_squared_error, plaintext_gradient
+from sonar.client.types import ModelId
 
 MODEL_ID = ModelId(1)
 WEIGHT_BOUND = 2.0**20

@@ -15,9 +15,15 @@ from pysonar.ipfs.errors import (
     IpfsTimeout,
     IpfsUnavailable,
     JsIpfsNotFound,
-    ObjectTooLarge,
 )
-from pysonar.ipfs.nodes import IpfsNode, LocalIpfsNodes, find_jsipfs, start_nodes
+from pysonar.ipfs.nodes import (
+    IpfsNode,
+    LocalIpfsNodes,
+    NodeSpec,
+    find_node_modules,
+    start_host,
+    start_nodes,
+)
 
 __all__ = [
     "Cid",
@@ -33,11 +39,12 @@ __all__ = [
     "IpfsUnavailable",
     "JsIpfsNotFound",
     "LocalIpfsNodes",
-    "ObjectTooLarge",
     "PeerIdentity",
     "cid_to_digest",
     "digest_to_cid",
-    "find_jsipfs",
+    "NodeSpec",
+    "find_node_modules",
+    "start_host",
     "start_nodes",
     "unixfs_cid",
     "validate_cid",

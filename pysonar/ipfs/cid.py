@@ -4,9 +4,7 @@ A CIDv0 is base58btc(0x12 0x20 || digest): the sha256 multihash of the object's 
 block. The contract keeps only the digest, so every CID crossing the chain goes through
 `cid_to_digest` and `digest_to_cid`. `unixfs_cid` computes, without a daemon, the CIDv0 that
 `ipfs add` gives a small object, so content can be addressed (and checked) offline.
-
-base58btc is implemented here because the `base58` package is only a transitive
-dependency (of multiaddr) in our lockfile, not one we declare.
+base58btc (the Bitcoin alphabet) is the `base58` package's default.
 """
 
 from __future__ import annotations
@@ -14,7 +12,10 @@ from __future__ import annotations
 import hashlib
 from typing import NewType
 
-from pysonar.ipfs.errors import InvalidCid, InvalidDigest, ObjectTooLarge
+import base58
+
+from pysonar.errors import ObjectTooLarge
+from pysonar.ipfs.errors import InvalidCid, InvalidDigest
 
 Cid = NewType("Cid", str)
 """A validated CIDv0 string ("Qm...", 46 characters)."""
@@ -26,37 +27,6 @@ _SHA256_MULTIHASH_PREFIX = bytes((0x12, DIGEST_LENGTH))
 # `ipfs add` (kubo and js-ipfs alike) cuts files into 256 KiB chunks; up to that size an
 # object is one dag-pb block, which `unixfs_cid` can hash without building a tree.
 DEFAULT_CHUNK_SIZE = 262_144
-
-_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_INDEX = {char: value for value, char in enumerate(_ALPHABET)}
-
-
-def base58btc_encode(data: bytes) -> str:
-    """Encodes bytes in base58 with the Bitcoin alphabet (leading zero bytes become "1")."""
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    number = int.from_bytes(data, "big")
-    digits = []
-    while number:
-        number, remainder = divmod(number, 58)
-        digits.append(_ALPHABET[remainder])
-    return "1" * zeros + "".join(reversed(digits))
-
-
-def base58btc_decode(text: str) -> bytes:
-    """Decodes base58btc.
-
-    Raises:
-        ValueError: if `text` has a character outside the base58btc alphabet.
-    """
-    number = 0
-    for position, char in enumerate(text):
-        value = _INDEX.get(char)
-        if value is None:
-            raise ValueError(f"{char!r} at position {position} is not a base58btc character")
-        number = number * 58 + value
-    zeros = len(text) - len(text.lstrip("1"))
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return b"\0" * zeros + body
 
 
 def cid_to_digest(cid: str) -> bytes:
@@ -78,7 +48,7 @@ def cid_to_digest(cid: str) -> bytes:
     if len(cid) != CIDV0_LENGTH:
         raise InvalidCid(cid, f"a CIDv0 has {CIDV0_LENGTH} characters, this has {len(cid)}")
     try:
-        multihash = base58btc_decode(cid)
+        multihash = base58.b58decode(cid)
     except ValueError as error:
         raise InvalidCid(cid, str(error)) from error
     if len(multihash) != len(_SHA256_MULTIHASH_PREFIX) + DIGEST_LENGTH or not multihash.startswith(
@@ -102,7 +72,7 @@ def digest_to_cid(digest: bytes) -> Cid:
     raw = bytes(digest)
     if len(raw) != DIGEST_LENGTH:
         raise InvalidDigest(raw, f"it has {len(raw)} bytes")
-    return Cid(base58btc_encode(_SHA256_MULTIHASH_PREFIX + raw))
+    return Cid(base58.b58encode(_SHA256_MULTIHASH_PREFIX + raw).decode("ascii"))
 
 
 def validate_cid(cid: str) -> Cid:
@@ -127,7 +97,7 @@ def unixfs_cid(data: bytes) -> Cid:
     """
     size = len(data)
     if size > DEFAULT_CHUNK_SIZE:
-        raise ObjectTooLarge(cid=None, max_bytes=DEFAULT_CHUNK_SIZE, size=size)
+        raise ObjectTooLarge(kind="single-block UnixFS", limit=DEFAULT_CHUNK_SIZE, size=size)
     # UnixFS Data: Type=File (field 1, varint 2), Data (field 2, omitted when empty, as
     # the importers do), filesize (field 3, varint).
     unixfs = b"\x08\x02"

@@ -1,4 +1,4 @@
-"""Tests of CIDv0 <-> bytes32 digest conversion, base58btc and the offline UnixFS CID."""
+"""Tests of CIDv0 <-> bytes32 digest conversion and the offline UnixFS CID."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pysonar.errors import ObjectTooLarge
 from pysonar.ipfs.cid import (
     DEFAULT_CHUNK_SIZE,
-    base58btc_decode,
-    base58btc_encode,
     cid_to_digest,
     digest_to_cid,
     unixfs_cid,
     validate_cid,
 )
-from pysonar.ipfs.errors import InvalidCid, InvalidDigest, IpfsError, ObjectTooLarge
+from pysonar.ipfs.errors import InvalidCid, InvalidDigest, IpfsError
 
 # Printed by js-ipfs 0.66.1 for `add` of these bytes (the same CIDs kubo gives them).
 HELLO_WORLD_CID = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
@@ -30,22 +29,6 @@ def test_a_digest_survives_the_round_trip_through_its_cid(digest: bytes) -> None
     assert cid.startswith("Qm")
     assert len(cid) == 46
     assert cid_to_digest(cid) == digest
-
-
-@given(st.binary(max_size=64))
-def test_base58btc_decodes_what_it_encodes_including_leading_zero_bytes(data: bytes) -> None:
-    assert base58btc_decode(base58btc_encode(data)) == data
-
-
-def test_base58btc_matches_known_vectors() -> None:
-    # The examples of the base58 draft (draft-msporny-base58-03, section 5).
-    assert base58btc_encode(b"Hello World!") == "2NEpo7TZRRrLZSi2U"
-    assert (
-        base58btc_encode(b"The quick brown fox jumps over the lazy dog.")
-        == "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z"
-    )
-    assert base58btc_encode(bytes.fromhex("0000287fb4cd")) == "11233QC4"
-    assert base58btc_encode(b"") == ""
 
 
 def test_the_digest_of_a_cid_is_the_sha256_of_its_root_block() -> None:
@@ -63,7 +46,7 @@ def test_unixfs_cid_refuses_objects_longer_than_one_chunk() -> None:
     unixfs_cid(b"x" * DEFAULT_CHUNK_SIZE)
     with pytest.raises(ObjectTooLarge) as raised:
         unixfs_cid(b"x" * (DEFAULT_CHUNK_SIZE + 1))
-    assert raised.value.max_bytes == DEFAULT_CHUNK_SIZE
+    assert raised.value.limit == DEFAULT_CHUNK_SIZE
     assert raised.value.size == DEFAULT_CHUNK_SIZE + 1
 
 
@@ -91,8 +74,8 @@ def test_digest_to_cid_rejects_anything_but_32_bytes(digest: object, reason: str
         ("bafybeif7ztnhq65lumvvtr4ekcwd2ifwgm3awq4zfr3srh462rwyinlb4y", 'starts with "Qm"'),
         (HELLO_WORLD_CID[:-1], "has 46 characters, this has 45"),
         (HELLO_WORLD_CID + "x", "has 46 characters, this has 47"),
-        (HELLO_WORLD_CID[:-1] + "0", "'0' at position 45 is not a base58btc character"),
-        (HELLO_WORLD_CID[:-1] + "l", "'l' at position 45 is not a base58btc character"),
+        (HELLO_WORLD_CID[:-1] + "0", "Invalid character '0'"),
+        (HELLO_WORLD_CID[:-1] + "l", "Invalid character 'l'"),
         # Well-formed base58 of the right length, but the multihash header is not 0x12 0x20.
         ("Qm" + "z" * 44, "does not decode to a sha2-256 multihash"),
         ("", 'starts with "Qm"'),

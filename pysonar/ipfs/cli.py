@@ -47,7 +47,9 @@ def main(
     parser.add_argument("--count", type=int, default=3, help="number of nodes (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per node")
     parser.add_argument("--no-connect", action="store_true", help="do not connect the nodes")
-    parser.add_argument("--jsipfs", help="the jsipfs executable (default: found automatically)")
+    parser.add_argument(
+        "--node-modules", help="where js-ipfs is installed (default: found automatically)"
+    )
     parser.add_argument("--ready-timeout", type=float, default=60.0, help="seconds (default 60)")
     args = parser.parse_args(argv)
     if args.count < 1:
@@ -61,7 +63,7 @@ def main(
         with start_nodes(
             args.count,
             connect=not args.no_connect,
-            jsipfs=args.jsipfs,
+            node_modules=args.node_modules,
             ready_timeout=args.ready_timeout,
         ) as nodes:
             for node in nodes:
@@ -84,7 +86,6 @@ def _describe(node: IpfsNode, *, as_json: bool) -> str:
         "name": node.name,
         "api": node.api_multiaddr,
         "api_url": node.api_url,
-        "gateway_url": node.gateway_url,
         "swarm": node.swarm_multiaddr,
         "peer_id": node.peer_id,
         "pid": node.pid,
@@ -93,7 +94,7 @@ def _describe(node: IpfsNode, *, as_json: bool) -> str:
     if as_json:
         return json.dumps(fields)
     return (
-        f"{node.name}: API {node.api_url}  gateway {node.gateway_url}  pid {node.pid}\n"
+        f"{node.name}: API {node.api_url}  peer {node.peer_id}  host pid {node.pid}\n"
         f"  swarm {node.swarm_multiaddr}\n  repo {node.repo}"
     )
 

@@ -57,15 +57,13 @@ def test_it_prints_each_node_and_stops_them_all_on_sigint_even_if_started_ignori
         assert not Path(node["repo"]).exists()
 
 
-def test_it_exits_1_with_the_reason_when_jsipfs_is_missing(
+def test_it_exits_1_with_the_reason_when_js_ipfs_is_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    missing = tmp_path / "jsipfs"
-    code = main(["--count", "1", "--jsipfs", str(missing)], wait=lambda nodes: None)
+    missing = tmp_path / "node_modules"
+    code = main(["--count", "1", "--node-modules", str(missing)], wait=lambda nodes: None)
     assert code == EXIT_START_FAILED
-    assert (
-        f"jsipfs (npm ipfs 0.66.1) was not found; looked at: {missing}" in capsys.readouterr().err
-    )
+    assert f"or node was not found; looked at: {missing}" in capsys.readouterr().err
 
 
 def test_it_describes_each_node_in_human_readable_form() -> None:
@@ -74,7 +72,7 @@ def test_it_describes_each_node_in_human_readable_form() -> None:
     code = main(["--count", "1", "--no-connect"], wait=seen.extend, out=out)
     assert code == EXIT_OK
     (node,) = seen
-    assert out.getvalue().startswith(f"ipfs-0: API {node.api_url}  gateway {node.gateway_url}")
+    assert out.getvalue().startswith(f"ipfs-0: API {node.api_url}  peer {node.peer_id}")
     with pytest.raises(ProcessLookupError):
         os.kill(node.pid, 0)
 

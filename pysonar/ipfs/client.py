@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 import ipfshttpclient
 from ipfshttpclient import exceptions as ipfs_exceptions
 
+from pysonar.errors import ObjectTooLarge
 from pysonar.ipfs.cid import Cid, validate_cid
 from pysonar.ipfs.errors import (
     InvalidApiAddress,
     IpfsRequestError,
     IpfsTimeout,
     IpfsUnavailable,
-    ObjectTooLarge,
 )
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ class IpfsClient:
             raise IpfsRequestError(operation="cat", cid=valid, detail=f"it is a {kind}, not a file")
         size = int(stat["Size"])
         if size > max_bytes:
-            raise ObjectTooLarge(cid=valid, max_bytes=max_bytes, size=size)
+            raise ObjectTooLarge(kind="IPFS", limit=max_bytes, size=size, cid=valid)
 
         options = _deadline_options(deadline, operation="cat", cid=valid, timeout=timeout)
         options["opts"]["length"] = max_bytes + 1
@@ -184,7 +184,7 @@ class IpfsClient:
                 for chunk in stream:
                     received += chunk
                     if len(received) > max_bytes:
-                        raise ObjectTooLarge(cid=valid, max_bytes=max_bytes, size=None)
+                        raise ObjectTooLarge(kind="IPFS", limit=max_bytes, size=None, cid=valid)
         except ipfs_exceptions.Error as error:
             raise self._translate(error, "cat", valid, timeout) from error
         except OSError as error:

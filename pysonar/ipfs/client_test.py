@@ -8,11 +8,12 @@ import socket
 import time
 from collections.abc import Iterator
 
+import base58
 import pytest
 
+from pysonar.errors import ObjectTooLarge
 from pysonar.ipfs.cid import (
     DEFAULT_CHUNK_SIZE,
-    base58btc_encode,
     digest_to_cid,
     unixfs_cid,
     validate_cid,
@@ -24,7 +25,6 @@ from pysonar.ipfs.errors import (
     IpfsRequestError,
     IpfsTimeout,
     IpfsUnavailable,
-    ObjectTooLarge,
 )
 from pysonar.ipfs.fixtures import ipfs_nodes_fixture
 from pysonar.ipfs.nodes import LocalIpfsNodes
@@ -117,7 +117,7 @@ def test_cat_refuses_an_object_bigger_than_max_bytes_and_accepts_one_exactly_at_
     cid = publisher.add(data)
     with pytest.raises(ObjectTooLarge) as raised:
         fetcher.cat(cid, timeout=10, max_bytes=9_999)
-    assert (raised.value.cid, raised.value.max_bytes, raised.value.size) == (cid, 9_999, 10_000)
+    assert (raised.value.cid, raised.value.limit, raised.value.size) == (cid, 9_999, 10_000)
     assert fetcher.cat(cid, timeout=10, max_bytes=10_000) == data
 
 
@@ -168,7 +168,7 @@ def test_identity_and_peers_show_the_two_nodes_connected(
 def unknown_peer_id() -> str:
     """A well-formed Ed25519 peer id ("12D3KooW...") that no node has."""
     # Identity multihash (0x00, 36 bytes) of the protobuf PublicKey{Ed25519, 32 bytes}.
-    return base58btc_encode(bytes((0x00, 0x24, 0x08, 0x01, 0x12, 0x20)) + os.urandom(32))
+    return base58.b58encode(bytes((0x00, 0x24, 0x08, 0x01, 0x12, 0x20)) + os.urandom(32)).decode()
 
 
 def test_connect_to_an_address_nobody_listens_on_fails_with_a_clear_error(

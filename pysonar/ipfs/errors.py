@@ -1,17 +1,19 @@
 """The exceptions of pysonar.ipfs: one root, `IpfsError`, and one subclass per failure.
 
-Each subclass is also the builtin exception its meaning matches (a bad CID is a
-`ValueError`, a timeout a `TimeoutError`), so callers may catch either, and each carries the
-values needed to debug it as attributes.
+`IpfsError` is a `PySonarError`. Each subclass is also the builtin exception its meaning
+matches (a bad CID is a `ValueError`, a timeout a `TimeoutError`), so callers may catch
+either, and each carries the values needed to debug it as attributes.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pysonar.errors import PySonarError
+from sonar.supervisor import ProcessStartError
 
 
-class IpfsError(Exception):
-    """Root of every error raised by pysonar.ipfs."""
+class IpfsError(PySonarError):
+    """Root of every error raised by pysonar.ipfs (a too large object is `ObjectTooLarge`,
+    from `pysonar.errors`, as it is wherever an object is refused for its size)."""
 
 
 class InvalidCid(IpfsError, ValueError):
@@ -39,18 +41,6 @@ class InvalidApiAddress(IpfsError, ValueError):
         super().__init__(f"not an IPFS API multiaddr: {address!r}: {reason}")
         self.address = address
         self.reason = reason
-
-
-class ObjectTooLarge(IpfsError, ValueError):
-    """An object is bigger than the caller allows (or than a local computation supports)."""
-
-    def __init__(self, *, cid: str | None, max_bytes: int, size: int | None) -> None:
-        what = f"object {cid}" if cid else "object"
-        actual = f"{size} bytes" if size is not None else "more bytes"
-        super().__init__(f"{what} has {actual}, more than the limit of {max_bytes} bytes")
-        self.cid = cid
-        self.max_bytes = max_bytes
-        self.size = size
 
 
 class IpfsTimeout(IpfsError, TimeoutError):
@@ -88,34 +78,21 @@ class IpfsRequestError(IpfsError):
 
 
 class JsIpfsNotFound(IpfsError, FileNotFoundError):
-    """The `jsipfs` executable is not where the node manager looked."""
+    """js-ipfs's packages, or the `node` executable, are not where the node manager looked."""
 
     def __init__(self, searched: tuple[str, ...]) -> None:
         super().__init__(
-            "jsipfs (npm ipfs 0.66.1) was not found; looked at: "
+            "js-ipfs (npm ipfs 0.66.1: ipfs-core, ipfs-http-server) or node was not found; "
+            "looked at: "
             + ", ".join(searched)
             + ". Run ./pants once to bootstrap it, or set HYDROGEN_NODE_MODULES."
         )
         self.searched = searched
 
 
-class DaemonStartError(IpfsError, RuntimeError):
-    """A js-ipfs daemon failed to initialise or to become ready; carries the tail of its log."""
+class DaemonStartError(IpfsError, ProcessStartError):
+    """The IPFS host process failed to start its nodes; carries the tail of its log.
 
-    def __init__(
-        self,
-        *,
-        node: str,
-        reason: str,
-        log_path: Path | None,
-        log_tail: str,
-        exit_code: int | None = None,
-    ) -> None:
-        code = f" (exit code {exit_code})" if exit_code is not None else ""
-        log = f"\n--- last lines of {log_path} ---\n{log_tail}" if log_path else ""
-        super().__init__(f"IPFS node {node}: {reason}{code}{log}")
-        self.node = node
-        self.reason = reason
-        self.log_path = log_path
-        self.log_tail = log_tail
-        self.exit_code = exit_code
+    It is the supervisor's `ProcessStartError` (name, reason, log_path, log_tail,
+    exit_code), raised as an `IpfsError`.
+    """

@@ -1,139 +1,134 @@
-"""Starts, connects and stops local js-ipfs daemons: each with its own repo, all on 127.0.0.1.
+"""Local js-ipfs nodes, many hosted in one supervised Node.js process, each with its own repo.
 
-This is how tests (see `pysonar.ipfs.fixtures`), demos and the `ipfs-nodes` CLI get IPFS
-nodes without a network::
+This is how tests (see `pysonar.ipfs.fixtures`), the demo platform and the `ipfs-nodes` CLI
+get IPFS nodes without a network::
 
-    with start_nodes(3) as nodes:          # started concurrently, connected pairwise
+    with start_nodes(3) as nodes:          # one host process, three nodes, connected pairwise
         a, b, c = nodes
         cid = a.client().add(b"...")
         b.client().cat(cid, timeout=10, max_bytes=1 << 20)
-    # every daemon is stopped by its pid and every repo deleted, even after an exception
+    # the host is stopped by its pid and every repo deleted, even after an exception
 
-Each daemon is js-ipfs 0.66.1 (`jsipfs`, from npm; see `find_jsipfs`) configured offline:
-no bootstrap peers, delegates, MDNS, WebRTC star, NAT port mapping, DHT or preload, and
-every listener (API, Gateway, RPC, Swarm) on 127.0.0.1. Ports are port 0 in the config, so
-the daemon binds a free port itself and reports it in its log: there is no window between
-choosing a port and binding it in which a parallel test could take it.
+Each node is js-ipfs 0.66.1 (`ipfs-core`, served by `ipfs-http-server`, both from the
+bootstrapped node_modules) with its own repo, Ed25519 identity, HTTP API and swarm
+listener, so each mine still talks to a node of its own. `ipfs_host.mjs` runs them: loading
+js-ipfs's modules once for all nodes is what makes starting 11 nodes take about 1.5 s
+instead of the 51 s that 11 `jsipfs daemon` processes took here (each paid about 2 s of
+module loading for `jsipfs init` and again for `jsipfs daemon`). Nodes are offline: no
+bootstrap peers, delegates, MDNS, WebRTC star, NAT mapping, DHT or preload, every listener
+on 127.0.0.1; port 0 lets the kernel choose, so there is no window between choosing a port
+and binding it. A node keeps dialling the peers it is given (sibling names or swarm
+multiaddrs), so a restarted peer is found again.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
 import logging
 import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
 
 from pysonar.ipfs.client import IpfsClient
-from pysonar.ipfs.errors import (
-    DaemonStartError,
-    IpfsError,
-    IpfsTimeout,
-    IpfsUnavailable,
-    JsIpfsNotFound,
-)
-from pysonar.ipfs.retry import RetryPolicy, call_with_retry
+from pysonar.ipfs.errors import DaemonStartError, JsIpfsNotFound
+from sonar.supervisor import ProcessStartError, SupervisedProcess
 
 _LOG = logging.getLogger("pysonar.ipfs")
 
 NODE_MODULES_ENV = "HYDROGEN_NODE_MODULES"
 LOOPBACK = "127.0.0.1"
-# Port 0: the kernel picks a free port when the daemon binds (see the module docstring).
-_ANY_LOOPBACK_PORT = f"/ip4/{LOOPBACK}/tcp/0"
-_LOG_TAIL_LINES = 40
+HOST_SCRIPT = "ipfs_host.mjs"
+# Packages the host script imports from node_modules.
+_HOST_PACKAGES = ("ipfs-core", "ipfs-http-server", "@multiformats/multiaddr")
+REDIAL_SECONDS = 2.0
 
-# What js-ipfs 0.66.1 prints once each listener is bound, then once it is ready.
-_API_LINE = "HTTP API listening on "
-_GATEWAY_LINE = "Gateway (read only) listening on "
-_RPC_LINE = "gRPC listening on "
-_READY_LINE = "Daemon is ready"
-_TCP_PORT = re.compile(r"^/ip4/(?P<host>[0-9.]+)/tcp/(?P<port>\d+)(?:/|$)")
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node for the host to run.
+
+    Attributes:
+        name: unique within the host ("ipfs-0").
+        repo: its repo directory; created and initialised if new, reused (same identity,
+            same pinned objects) if it exists.
+        api_port: its HTTP API's port on 127.0.0.1; 0 for any free port.
+        swarm_port: its swarm listener's port on 127.0.0.1; 0 for any free port.
+        peers: sibling node names or swarm multiaddrs ("/ip4/.../tcp/.../p2p/12D3...") to
+            connect to and to dial again whenever the connection is lost.
+    """
+
+    name: str
+    repo: Path
+    api_port: int = 0
+    swarm_port: int = 0
+    peers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class IpfsNode:
-    """A running daemon: where to reach it and what identifies it."""
+    """A running node: where to reach it and what identifies it."""
 
     name: str
     pid: int
+    """The pid of the host process serving it (shared by the host's nodes)."""
     peer_id: str
     repo: Path
-    log_path: Path
     api_multiaddr: str
     """e.g. "/ip4/127.0.0.1/tcp/41234/http", what `IpfsClient` takes."""
-    gateway_multiaddr: str
-    rpc_multiaddr: str
     swarm_multiaddr: str
     """e.g. "/ip4/127.0.0.1/tcp/40001/p2p/12D3...", what `IpfsClient.connect` takes."""
 
     @property
     def api_url(self) -> str:
         """The API as an HTTP URL, e.g. "http://127.0.0.1:41234" (append /api/v0/...)."""
-        return f"http://{LOOPBACK}:{_port(self.api_multiaddr)}"
+        return f"http://{LOOPBACK}:{self.api_port}"
 
     @property
-    def gateway_url(self) -> str:
-        """The read-only gateway, e.g. "http://127.0.0.1:41235" (append /ipfs/<cid>)."""
-        return f"http://{LOOPBACK}:{_port(self.gateway_multiaddr)}"
+    def api_port(self) -> int:
+        return _port(self.api_multiaddr)
 
     @property
-    def ports(self) -> tuple[int, int, int, int]:
-        """The TCP ports of the API, Gateway, RPC and Swarm listeners, in that order."""
-        return (
-            _port(self.api_multiaddr),
-            _port(self.gateway_multiaddr),
-            _port(self.rpc_multiaddr),
-            _port(self.swarm_multiaddr),
-        )
+    def swarm_port(self) -> int:
+        return _port(self.swarm_multiaddr)
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """The TCP ports of its API and swarm listeners."""
+        return (self.api_port, self.swarm_port)
 
     def client(self, *, request_timeout: float = 30.0) -> IpfsClient:
         """A new client of this node's API (close it, or use it as a context manager)."""
         return IpfsClient(self.api_multiaddr, request_timeout=request_timeout)
 
 
-@dataclass(frozen=True)
-class _Daemon:
-    """One process being started or running, with what is needed to stop and report it."""
-
-    name: str
-    repo: Path
-    log_path: Path
-    log_file: IO[bytes]
-    process: subprocess.Popen[bytes]
-
-    def log_tail(self) -> str:
-        return _tail(self.log_path)
-
-
 class LocalIpfsNodes:
-    """Running daemons started by `start_nodes`; a context manager that stops them.
+    """The nodes of one running host process; a context manager that stops them.
 
-    Iterating, indexing and `len()` give the `IpfsNode` handles in start order.
+    Iterating, indexing and `len()` give the `IpfsNode` handles in the order of the specs.
     """
 
     def __init__(
         self,
         nodes: tuple[IpfsNode, ...],
-        daemons: list[_Daemon],
+        host: SupervisedProcess,
         *,
         root: Path,
+        delete_root: bool,
         stop_timeout: float,
+        started_in: float,
     ) -> None:
         self.nodes = nodes
-        self._daemons = daemons
-        self._root = root
+        self.host = host
+        self.root = root
+        self.started_in = started_in
+        """Seconds from starting the host process to every node being ready."""
+        self._delete_root = delete_root
         self._stop_timeout = stop_timeout
         self._stopped = False
 
@@ -158,30 +153,37 @@ class LocalIpfsNodes:
         return len(self.nodes)
 
     @property
+    def pid(self) -> int:
+        """The host process's pid."""
+        return self.host.pid
+
+    @property
     def stopped(self) -> bool:
         return self._stopped
 
     def stop(self) -> None:
-        """Stops every daemon by its pid and deletes the repos; safe to call twice.
+        """Stops the host by its pid (every node closes its repo) and deletes the repos if
+        they were created here; safe to call twice.
 
-        SIGTERM first (js-ipfs then closes its repo cleanly, in about 2 s), SIGKILL for any
-        daemon still running `stop_timeout` seconds later.
+        SIGTERM first (the host stops each node cleanly, in well under a second), SIGKILL if
+        it is still running `stop_timeout` seconds later.
         """
         if self._stopped:
             return
         self._stopped = True
-        _stop_daemons(self._daemons, self._stop_timeout)
-        shutil.rmtree(self._root, ignore_errors=True)
-        if self._root.exists():
-            _LOG.warning("could not delete %s", self._root)
+        self.host.stop(self._stop_timeout)
+        if self._delete_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            if self.root.exists():
+                _LOG.warning("could not delete %s", self.root)
 
 
-def find_jsipfs(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Finds the `jsipfs` executable.
+def find_node_modules(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Finds the node_modules holding js-ipfs (ipfs-core and ipfs-http-server).
 
-    Looks, in order, at `explicit`, at `$HYDROGEN_NODE_MODULES/.bin/jsipfs` (set for tests by
-    pants.toml), at `jsipfs` on PATH, and at `.bootstrap/node/node_modules/.bin/jsipfs`
-    under the current directory (where ./pants installs it, and where `./pants run` runs).
+    Looks, in order, at `explicit`, at `$HYDROGEN_NODE_MODULES` (set for tests by
+    pants.toml), and at `.bootstrap/node/node_modules` under the current directory (where
+    ./pants installs it, and where `./pants run` runs).
 
     Raises:
         JsIpfsNotFound: naming every place it looked.
@@ -190,340 +192,196 @@ def find_jsipfs(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit is not None:
         candidates.append(Path(explicit))
     else:
-        node_modules = os.environ.get(NODE_MODULES_ENV)
-        if node_modules:
-            candidates.append(Path(node_modules) / ".bin" / "jsipfs")
-        on_path = shutil.which("jsipfs")
-        if on_path:
-            candidates.append(Path(on_path))
-        candidates.append(Path.cwd() / ".bootstrap" / "node" / "node_modules" / ".bin" / "jsipfs")
+        if os.environ.get(NODE_MODULES_ENV):
+            candidates.append(Path(os.environ[NODE_MODULES_ENV]))
+        candidates.append(Path.cwd() / ".bootstrap" / "node" / "node_modules")
     for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
+        if all((candidate / package / "package.json").is_file() for package in _HOST_PACKAGES):
             return candidate.absolute()
-    raise JsIpfsNotFound(tuple(str(c) for c in candidates) or ("$" + NODE_MODULES_ENV, "PATH"))
+    raise JsIpfsNotFound(tuple(str(c) for c in candidates))
 
 
-def offline_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Returns a js-ipfs repo config changed so that the daemon contacts nobody by itself.
+def find_node() -> Path:
+    """Finds the `node` executable on PATH.
 
-    Every listener goes on 127.0.0.1 port 0; bootstrap peers, delegates, MDNS, WebRTC star,
-    NAT port mapping and routing are switched off. Other settings are kept.
+    Raises:
+        JsIpfsNotFound: it is not on PATH.
     """
-    updated = json.loads(json.dumps(config))
-    addresses = updated.setdefault("Addresses", {})
-    addresses.update(
-        API=_ANY_LOOPBACK_PORT,
-        Gateway=_ANY_LOOPBACK_PORT,
-        # The RPC (gRPC) default, 5003, would clash between nodes on one host.
-        RPC=_ANY_LOOPBACK_PORT,
-        Swarm=[_ANY_LOOPBACK_PORT],
-        Announce=[],
-        NoAnnounce=[],
-        Delegates=[],
+    found = shutil.which("node")
+    if found is None:
+        raise JsIpfsNotFound(("node on PATH",))
+    return Path(found)
+
+
+def start_host(
+    specs: Sequence[NodeSpec],
+    *,
+    root: Path,
+    delete_root: bool = False,
+    node_modules: str | os.PathLike[str] | None = None,
+    ready_timeout: float = 60.0,
+    stop_timeout: float = 10.0,
+    die_with_parent: bool = True,
+) -> LocalIpfsNodes:
+    """Starts one host process running the nodes of `specs`, and waits until all are ready.
+
+    Parameters:
+        specs: the nodes, with distinct names.
+        root: an existing directory for the host's script, configuration and log.
+        delete_root: delete `root` (and the repos, if inside it) when the host stops, or
+            fails to start.
+        node_modules: where js-ipfs is; found by `find_node_modules` if not given.
+        ready_timeout: seconds for every node to be ready.
+        stop_timeout: seconds the host gets to exit after SIGTERM before SIGKILL.
+        die_with_parent: on Linux, have the kernel SIGTERM the host when the thread that
+            started it exits (see `sonar.supervisor`).
+
+    Returns:
+        The running nodes; stop them with `stop()` or by using the result in a `with`.
+
+    Raises:
+        JsIpfsNotFound: node or js-ipfs cannot be found.
+        DaemonStartError: the host exited or a node was not ready in time (the host is
+            stopped first), with the last lines of its log.
+    """
+    names = [spec.name for spec in specs]
+    if not specs or len(set(names)) != len(names):
+        raise ValueError(f"need at least one node and distinct names, not {names}")
+    modules = find_node_modules(node_modules)
+    node = find_node()
+    script = root / HOST_SCRIPT
+    script.write_bytes(resources.files(__package__).joinpath(HOST_SCRIPT).read_bytes())
+    config = root / "ipfs-host.json"
+    config.write_text(json.dumps(_host_config(specs, modules), indent=2))
+    began = time.monotonic()
+    host = SupervisedProcess.start(
+        "IPFS host",
+        [str(node), str(script), str(config)],
+        log_path=root / "ipfs-host.log",
+        die_with_parent=die_with_parent,
     )
-    updated["Bootstrap"] = []
-    discovery = updated.setdefault("Discovery", {})
-    discovery.setdefault("MDNS", {})["Enabled"] = False
-    discovery.setdefault("webRTCStar", {})["Enabled"] = False
-    updated.setdefault("Swarm", {})["DisableNatPortMap"] = True
-    updated["Routing"] = {"Type": "none"}
-    return updated
+    try:
+        ready = host.wait_ready(_ready_nodes, timeout=ready_timeout)
+    except BaseException as error:
+        # Also on Ctrl-C: nothing started here may outlive this call.
+        host.stop(stop_timeout)
+        if delete_root:
+            shutil.rmtree(root, ignore_errors=True)
+        if isinstance(error, ProcessStartError):
+            raise DaemonStartError(
+                name=error.name,
+                reason=error.reason,
+                log_path=error.log_path,
+                log_tail=error.log_tail,
+                exit_code=error.exit_code,
+            ) from error
+        raise
+    by_name = {event["name"]: event for event in ready}
+    nodes = tuple(
+        IpfsNode(
+            name=spec.name,
+            pid=host.pid,
+            peer_id=by_name[spec.name]["peer_id"],
+            repo=spec.repo,
+            api_multiaddr=by_name[spec.name]["api"],
+            swarm_multiaddr=by_name[spec.name]["swarm"],
+        )
+        for spec in specs
+    )
+    started_in = time.monotonic() - began
+    _LOG.info(
+        "started %d IPFS node(s) in %.1f s (host pid %d): %s",
+        len(nodes),
+        started_in,
+        host.pid,
+        ", ".join(f"{n.name} {n.api_url}" for n in nodes),
+    )
+    return LocalIpfsNodes(
+        nodes,
+        host,
+        root=root,
+        delete_root=delete_root,
+        stop_timeout=stop_timeout,
+        started_in=started_in,
+    )
 
 
 def start_nodes(
     count: int,
     *,
     connect: bool = True,
-    jsipfs: str | os.PathLike[str] | None = None,
-    base_dir: str | os.PathLike[str] | None = None,
+    node_modules: str | os.PathLike[str] | None = None,
     ready_timeout: float = 60.0,
     stop_timeout: float = 10.0,
     die_with_parent: bool = True,
 ) -> LocalIpfsNodes:
-    """Starts `count` js-ipfs daemons concurrently and waits until every API answers.
+    """Starts `count` nodes named ipfs-0, ipfs-1, ... in one host, in a temporary directory.
 
     Parameters:
         count: how many nodes (at least 1).
-        connect: open a swarm connection between every pair of nodes.
-        jsipfs: the jsipfs executable; found by `find_jsipfs` if not given.
-        base_dir: an existing directory to create the repos in (they are deleted on stop);
-            a new temporary directory, deleted on stop, if not given.
-        ready_timeout: seconds for initialising and starting all the daemons.
-        stop_timeout: seconds each daemon gets to exit after SIGTERM before SIGKILL.
-        die_with_parent: on Linux, have the kernel send SIGTERM to each daemon when the
-            thread that started it exits, so that not even a SIGKILLed test run leaves
-            daemons behind. Turn it off to start nodes from a thread that ends before them.
+        connect: keep every pair of nodes connected.
+        node_modules, ready_timeout, stop_timeout, die_with_parent: see `start_host`.
 
     Returns:
-        The running nodes; stop them with `stop()` or by using the result in a `with`.
+        The running nodes; stopping them deletes their repos.
 
     Raises:
-        JsIpfsNotFound: if jsipfs cannot be found.
-        DaemonStartError: if a daemon fails to initialise, exits, or is not ready in time;
-            everything started so far is stopped and deleted first.
+        JsIpfsNotFound, DaemonStartError: see `start_host`.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    executable = find_jsipfs(jsipfs)
-    began = time.monotonic()
-    deadline = began + ready_timeout
-    # A directory of our own even inside `base_dir`, so that stop deletes only what we made.
-    root = Path(tempfile.mkdtemp(prefix="hydrogen-ipfs-", dir=base_dir))
-    daemons: list[_Daemon] = []
-    try:
-        names = [f"ipfs-{index}" for index in range(count)]
-        _init_repos(executable, root, names, deadline, die_with_parent)
-        for name in names:
-            daemons.append(_spawn_daemon(executable, root, name, die_with_parent))
-        nodes = tuple(_wait_ready(daemon, deadline) for daemon in daemons)
-        if connect:
-            _connect_pairwise(nodes)
-    except BaseException:
-        # Also on Ctrl-C: nothing started here may outlive this call.
-        _stop_daemons(daemons, stop_timeout)
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    _LOG.info(
-        "started %d IPFS node(s) in %.1f s: %s",
-        count,
-        time.monotonic() - began,
-        ", ".join(f"{n.name} {n.api_url} pid {n.pid}" for n in nodes),
-    )
-    return LocalIpfsNodes(nodes, daemons, root=root, stop_timeout=stop_timeout)
-
-
-def _init_repos(
-    executable: Path, root: Path, names: list[str], deadline: float, die_with_parent: bool
-) -> None:
-    """Runs `jsipfs init` for every node at once, then makes each config offline."""
-    running: list[tuple[str, Path, Path, IO[bytes], subprocess.Popen[bytes]]] = []
-    try:
-        for name in names:
-            directory = root / name
-            directory.mkdir()
-            repo = directory / "repo"
-            log_path = directory / "init.log"
-            log_file = log_path.open("wb")
-            process = _popen(
-                [str(executable), "init", "--profile", "test", "-e"],
-                repo=repo,
-                log_file=log_file,
-                die_with_parent=die_with_parent,
-            )
-            running.append((name, repo, log_path, log_file, process))
-        for name, repo, log_path, log_file, process in running:
-            try:
-                code = process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                raise DaemonStartError(
-                    node=name,
-                    reason="jsipfs init did not finish in time",
-                    log_path=log_path,
-                    log_tail=_tail(log_path),
-                ) from None
-            log_file.close()
-            if code != 0:
-                raise DaemonStartError(
-                    node=name,
-                    reason="jsipfs init failed",
-                    log_path=log_path,
-                    log_tail=_tail(log_path),
-                    exit_code=code,
-                )
-            config_path = repo / "config"
-            config = json.loads(config_path.read_text())
-            config_path.write_text(json.dumps(offline_config(config), indent=2))
-    finally:
-        for _, _, _, log_file, process in running:
-            if process.poll() is None:
-                _stop_process(process, timeout=2.0)
-            log_file.close()
-
-
-def _spawn_daemon(executable: Path, root: Path, name: str, die_with_parent: bool) -> _Daemon:
-    directory = root / name
-    log_path = directory / "daemon.log"
-    log_file = log_path.open("wb")
-    # --no-enable-preload: preloading would announce every added CID to public nodes.
-    process = _popen(
-        [str(executable), "daemon", "--no-enable-preload"],
-        repo=directory / "repo",
-        log_file=log_file,
+    root = Path(tempfile.mkdtemp(prefix="hydrogen-ipfs-"))
+    names = [f"ipfs-{index}" for index in range(count)]
+    specs = [
+        NodeSpec(
+            name=name,
+            repo=root / name,
+            peers=tuple(other for other in names[:index]) if connect else (),
+        )
+        for index, name in enumerate(names)
+    ]
+    return start_host(
+        specs,
+        root=root,
+        delete_root=True,
+        node_modules=node_modules,
+        ready_timeout=ready_timeout,
+        stop_timeout=stop_timeout,
         die_with_parent=die_with_parent,
     )
-    return _Daemon(
-        name=name, repo=directory / "repo", log_path=log_path, log_file=log_file, process=process
-    )
 
 
-class _NotReady(Exception):
-    """The daemon is still starting; the readiness probe retries this."""
+def _host_config(specs: Sequence[NodeSpec], node_modules: Path) -> dict[str, object]:
+    return {
+        "node_modules": str(node_modules),
+        "redial_seconds": REDIAL_SECONDS,
+        "nodes": [
+            {
+                "name": spec.name,
+                "repo": str(spec.repo.absolute()),
+                "api": f"/ip4/{LOOPBACK}/tcp/{spec.api_port}",
+                "swarm": f"/ip4/{LOOPBACK}/tcp/{spec.swarm_port}",
+                "peers": list(spec.peers),
+            }
+            for spec in specs
+        ],
+    }
 
 
-def _wait_ready(daemon: _Daemon, deadline: float) -> IpfsNode:
-    """Polls `daemon` until its log says it is ready and its API answers."""
-    budget = deadline - time.monotonic()
-    if budget <= 0:
-        raise DaemonStartError(
-            node=daemon.name,
-            reason="no time was left to wait for the daemon",
-            log_path=daemon.log_path,
-            log_tail=daemon.log_tail(),
-        )
-    try:
-        return call_with_retry(
-            lambda: _probe(daemon),
-            # Readiness takes seconds; polling every 0.05-0.5 s keeps the added latency small.
-            policy=RetryPolicy(initial_delay=0.05, max_delay=0.5, max_time=budget),
-            retry_on=(_NotReady, IpfsUnavailable, IpfsTimeout),
-        )
-    except (_NotReady, IpfsUnavailable, IpfsTimeout) as error:
-        raise DaemonStartError(
-            node=daemon.name,
-            reason=f"not ready within the start timeout ({error})",
-            log_path=daemon.log_path,
-            log_tail=daemon.log_tail(),
-        ) from error
+def _ready_nodes(log: str) -> list[dict[str, str]] | None:
+    """The host's node-ready events once it has logged that all are ready, else None.
 
-
-def _probe(daemon: _Daemon) -> IpfsNode:
-    """One readiness check: the node's handle, or _NotReady / DaemonStartError."""
-    code = daemon.process.poll()
-    if code is not None:
-        raise DaemonStartError(
-            node=daemon.name,
-            reason="the daemon exited while starting",
-            log_path=daemon.log_path,
-            log_tail=daemon.log_tail(),
-            exit_code=code,
-        )
-    log = daemon.log_path.read_text(errors="replace")
-    if _READY_LINE not in log:
-        raise _NotReady("the daemon has not logged that it is ready")
-    api = _logged_address(daemon, log, _API_LINE)
-    gateway = _logged_address(daemon, log, _GATEWAY_LINE)
-    rpc = _logged_address(daemon, log, _RPC_LINE)
-    with IpfsClient(api, request_timeout=2.0) as client:
-        identity = client.identity()
-    configured_id = json.loads((daemon.repo / "config").read_text())["Identity"]["PeerID"]
-    swarm = [a for a in identity.addresses if _TCP_PORT.match(a) and "/p2p/" in a]
-    if identity.peer_id != configured_id or not swarm:
-        raise DaemonStartError(
-            node=daemon.name,
-            reason=(
-                f"the API at {api} answered as {identity.peer_id} with addresses "
-                f"{identity.addresses}; expected {configured_id} on a loopback TCP address"
-            ),
-            log_path=daemon.log_path,
-            log_tail=daemon.log_tail(),
-        )
-    return IpfsNode(
-        name=daemon.name,
-        pid=daemon.process.pid,
-        peer_id=identity.peer_id,
-        repo=daemon.repo,
-        log_path=daemon.log_path,
-        api_multiaddr=api,
-        gateway_multiaddr=gateway,
-        rpc_multiaddr=rpc,
-        swarm_multiaddr=swarm[0],
-    )
-
-
-def _logged_address(daemon: _Daemon, log: str, prefix: str) -> str:
-    for line in log.splitlines():
-        if line.startswith(prefix):
-            address = line[len(prefix) :].strip()
-            match = _TCP_PORT.match(address)
-            if match is None or match["host"] != LOOPBACK:
-                break
-            return address
-    raise DaemonStartError(
-        node=daemon.name,
-        reason=f"its log has no line {prefix!r} with a {LOOPBACK} TCP address",
-        log_path=daemon.log_path,
-        log_tail=daemon.log_tail(),
-    )
-
-
-def _connect_pairwise(nodes: tuple[IpfsNode, ...], *, timeout: float = 10.0) -> None:
-    for index, node in enumerate(nodes):
-        with node.client() as client:
-            for peer in nodes[index + 1 :]:
-                call_with_retry(
-                    lambda peer=peer: client.connect(peer.swarm_multiaddr, timeout=timeout),
-                    policy=RetryPolicy(initial_delay=0.1, max_tries=4, max_time=timeout),
-                    retry_on=(IpfsError,),
-                )
-
-
-def _popen(
-    command: list[str], *, repo: Path, log_file: IO[bytes], die_with_parent: bool
-) -> subprocess.Popen[bytes]:
-    environment = dict(os.environ, IPFS_PATH=str(repo))
-    return subprocess.Popen(
-        command,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the
-        # daemons in order instead of having them die mid-write.
-        start_new_session=True,
-        preexec_fn=_parent_death_signal() if die_with_parent else None,
-    )
-
-
-@functools.cache
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGTERM the child when its parent thread dies."""
-    if not sys.platform.startswith("linux"):
+    A host that fails logs {"event": "failed", ...} and exits 1, which the supervisor reports.
+    """
+    # Only the host's own lines: Node may print warnings of its own in between.
+    events = [json.loads(line) for line in log.splitlines() if line.startswith('{"event":')]
+    if not any(event["event"] == "ready" for event in events):
         return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-    term = int(signal.SIGTERM)
-
-    def set_parent_death_signal() -> None:
-        prctl(pr_set_pdeathsig, term, 0, 0, 0)
-
-    return set_parent_death_signal
-
-
-def _stop_daemons(daemons: list[_Daemon], timeout: float) -> None:
-    """Stops the daemons concurrently: SIGTERM to all, then wait, then SIGKILL laggards."""
-    _stop_processes([d.process for d in daemons], timeout)
-    for daemon in daemons:
-        daemon.log_file.close()
-
-
-def _stop_process(process: subprocess.Popen[bytes], *, timeout: float) -> None:
-    _stop_processes([process], timeout)
-
-
-def _stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            _LOG.warning("pid %d ignored SIGTERM for %.1f s; killing it", process.pid, timeout)
-            process.kill()
-            process.wait()
-
-
-def _tail(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as error:
-        return f"(no log: {error})"
-    return "\n".join(lines[-_LOG_TAIL_LINES:])
+    return [event for event in events if event["event"] == "node-ready"]
 
 
 def _port(multiaddr: str) -> int:
-    match = _TCP_PORT.match(multiaddr)
-    if match is None:
+    parts = multiaddr.split("/")
+    if len(parts) < 5 or parts[1] != "ip4" or parts[3] != "tcp":
         raise ValueError(f"not a /ip4/.../tcp/... multiaddr: {multiaddr!r}")
-    return int(match["port"])
+    return int(parts[4])

@@ -1,13 +1,11 @@
-"""Tests of the node manager: real js-ipfs daemons, plus stand-in scripts for broken starts."""
+"""Tests of the node manager: a real host of js-ipfs nodes, and stand-in packages for bad starts."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
-import stat
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,9 @@ from pysonar.ipfs.nodes import (
     NODE_MODULES_ENV,
     IpfsNode,
     LocalIpfsNodes,
-    find_jsipfs,
-    offline_config,
+    NodeSpec,
+    find_node_modules,
+    start_host,
     start_nodes,
 )
 
@@ -97,7 +96,7 @@ def pid_is_gone(pid: int) -> bool:
 
 def assert_stopped(nodes: tuple[IpfsNode, ...]) -> None:
     for node in nodes:
-        assert pid_is_gone(node.pid), f"{node.name} pid {node.pid} still runs"
+        assert pid_is_gone(node.pid), f"{node.name}'s host, pid {node.pid}, still runs"
         for port in node.ports:
             assert port_is_free(port), f"{node.name}'s port {port} is still taken"
         assert not node.repo.exists()
@@ -106,21 +105,23 @@ def assert_stopped(nodes: tuple[IpfsNode, ...]) -> None:
 # --- running nodes ------------------------------------------------------------------------
 
 
-def test_each_node_has_its_own_repo_pid_peer_id_and_distinct_loopback_ports(
+def test_each_node_has_its_own_repo_peer_id_and_loopback_ports_in_one_host_process(
     trio: LocalIpfsNodes,
 ) -> None:
     assert len(trio) == 3
     assert len({node.repo for node in trio}) == 3
-    assert len({node.pid for node in trio}) == 3
+    assert {node.pid for node in trio} == {trio.pid}
     assert len({node.peer_id for node in trio}) == 3
     ports = [port for node in trio for port in node.ports]
-    assert len(set(ports)) == 12
+    assert len(set(ports)) == 6
     for node in trio:
         assert node.api_multiaddr.startswith("/ip4/127.0.0.1/tcp/")
         assert node.api_url == f"http://127.0.0.1:{node.ports[0]}"
         assert node.swarm_multiaddr.endswith(f"/p2p/{node.peer_id}")
         assert (node.repo / "config").is_file()
         assert set(node.ports) <= listening_ports()
+        with node.client() as client:
+            assert client.identity().peer_id == node.peer_id
 
 
 def test_every_pair_of_nodes_is_connected(trio: LocalIpfsNodes) -> None:
@@ -138,49 +139,71 @@ def test_each_repo_is_configured_to_contact_nobody_by_itself(trio: LocalIpfsNode
         assert config["Discovery"]["webRTCStar"]["Enabled"] is False
         assert config["Swarm"]["DisableNatPortMap"] is True
         assert config["Routing"] == {"Type": "none"}
-        for key in ("API", "Gateway", "RPC"):
-            assert config["Addresses"][key] == "/ip4/127.0.0.1/tcp/0"
+        assert config["Addresses"]["API"] == "/ip4/127.0.0.1/tcp/0"
         assert config["Addresses"]["Swarm"] == ["/ip4/127.0.0.1/tcp/0"]
+        assert config["Addresses"]["Gateway"] == config["Addresses"]["RPC"] == ""
+        assert config["Identity"]["PrivKey"], "an identity of its own"
 
 
-def test_daemons_listen_and_connect_only_on_127_0_0_1(trio: LocalIpfsNodes) -> None:
+def test_the_host_listens_and_connects_only_on_127_0_0_1(trio: LocalIpfsNodes) -> None:
     # Move some content first so that the swarm connections are in use.
     with trio[0].client() as first, trio[2].client() as last:
         cid = first.add(os.urandom(1000))
         last.cat(cid, timeout=20, max_bytes=1000)
-    for node in trio:
-        held = sockets_of(node.pid)
-        assert sum(1 for entry in held if entry["listening"]) == 4  # API, Gateway, RPC, Swarm
-        assert any(not entry["listening"] for entry in held), "no swarm connection seen"
-        for entry in held:
-            assert entry["local"][0] == "127.0.0.1", entry  # type: ignore[index]
-            if not entry["listening"]:
-                assert entry["remote"][0] == "127.0.0.1", entry  # type: ignore[index]
+    held = sockets_of(trio.pid)
+    assert sum(1 for entry in held if entry["listening"]) == 2 * len(trio)  # API, swarm
+    assert any(not entry["listening"] for entry in held), "no swarm connection seen"
+    for entry in held:
+        assert entry["local"][0] == "127.0.0.1", entry  # type: ignore[index]
+        if not entry["listening"]:
+            assert entry["remote"][0] == "127.0.0.1", entry  # type: ignore[index]
 
 
-def test_the_gateway_url_serves_added_content(trio: LocalIpfsNodes) -> None:
-    data = os.urandom(500)
-    with trio[0].client() as client:
-        cid = client.add(data)
-    with urllib.request.urlopen(f"{trio[1].gateway_url}/ipfs/{cid}", timeout=20) as response:
-        assert response.read() == data
+def test_a_restarted_node_keeps_its_identity_and_content_and_its_peer_dials_it_again(
+    tmp_path: Path,
+) -> None:
+    with start_nodes(1) as hub:
+        spec = NodeSpec(name="leaf", repo=tmp_path / "leaf", peers=(hub[0].swarm_multiaddr,))
+        host_dir = tmp_path / "host"
+        host_dir.mkdir()
+        with start_host([spec], root=host_dir) as first:
+            leaf = first[0]
+            with leaf.client() as client:
+                cid = client.add(b"kept across restarts")
+            with hub[0].client() as client:
+                assert leaf.peer_id in client.peers()
+        assert pid_is_gone(leaf.pid)
+        same_ports = NodeSpec(
+            name="leaf",
+            repo=spec.repo,
+            api_port=leaf.api_port,
+            swarm_port=leaf.swarm_port,
+            peers=spec.peers,
+        )
+        with start_host([same_ports], root=host_dir) as second:
+            assert (second[0].peer_id, second[0].api_multiaddr) == (
+                leaf.peer_id,
+                leaf.api_multiaddr,
+            )
+            with hub[0].client() as client:
+                assert client.cat(cid, timeout=20, max_bytes=100) == b"kept across restarts"
 
 
 # --- stopping -----------------------------------------------------------------------------
 
 
-def test_stop_kills_every_daemon_frees_its_ports_and_deletes_its_repos(tmp_path: Path) -> None:
-    nodes = start_nodes(1, base_dir=tmp_path)
+def test_stop_ends_the_host_frees_its_ports_and_deletes_its_repos() -> None:
+    nodes = start_nodes(2)
     handles = nodes.nodes
-    assert not any(pid_is_gone(node.pid) for node in handles)
+    assert not pid_is_gone(nodes.pid)
     nodes.stop()
     assert nodes.stopped
     assert_stopped(handles)
-    assert list(tmp_path.iterdir()) == []
+    assert not nodes.root.exists()
     nodes.stop()  # a second stop is harmless
 
 
-def test_an_exception_in_the_with_body_still_stops_every_daemon() -> None:
+def test_an_exception_in_the_with_body_still_stops_the_host() -> None:
     seen: list[IpfsNode] = []
     with pytest.raises(RuntimeError, match="test body failed"), start_nodes(1) as nodes:
         seen.extend(nodes)
@@ -189,115 +212,73 @@ def test_an_exception_in_the_with_body_still_stops_every_daemon() -> None:
     assert_stopped(tuple(seen))
 
 
-# --- starts that fail, with stand-ins for jsipfs -------------------------------------------
+# --- starts that fail, with stand-in packages for js-ipfs -----------------------------------
 
 
-def stand_in_jsipfs(directory: Path, daemon_body: str) -> Path:
-    """A jsipfs that inits a minimal repo and runs `daemon_body` (bash) as its daemon."""
-    script = directory / "jsipfs"
-    script.write_text(
-        "#!/usr/bin/env bash\n"
-        'if [ "$1" = init ]; then\n'
-        '  mkdir -p "$IPFS_PATH"\n'
-        '  echo \'{"Identity": {"PeerID": "stand-in"}}\' > "$IPFS_PATH/config"\n'
-        "  exit 0\n"
-        "fi\n"
-        'if [ -n "$STAND_IN_PIDS" ]; then echo $$ > "$STAND_IN_PIDS/$$"; fi\n'
-        f"{daemon_body}\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return script
+def stand_in_node_modules(directory: Path, ipfs_core_source: str) -> Path:
+    """A node_modules whose ipfs-core is `ipfs_core_source`; the other packages are stubs."""
+    modules = directory / "node_modules"
+    for package, source in (
+        ("ipfs-core", ipfs_core_source),
+        ("ipfs-http-server", "export class HttpApi {}\n"),
+        ("@multiformats/multiaddr", "export const multiaddr = (text) => text\n"),
+    ):
+        root = modules / package
+        root.mkdir(parents=True)
+        manifest = {"name": package, "type": "module", "exports": {".": {"import": "./index.js"}}}
+        (root / "package.json").write_text(json.dumps(manifest))
+        (root / "index.js").write_text(source)
+    return modules
 
 
-def test_a_failing_init_raises_daemon_start_error_with_the_log_tail(tmp_path: Path) -> None:
-    script = tmp_path / "jsipfs"
-    script.write_text("#!/usr/bin/env bash\necho 'Error: repo locked' >&2\nexit 7\n")
-    script.chmod(0o755)
-    base = tmp_path / "nodes"
-    base.mkdir()
-    with pytest.raises(DaemonStartError) as raised:
-        start_nodes(2, jsipfs=script, base_dir=base)
-    error = raised.value
-    assert error.reason == "jsipfs init failed"
-    assert error.exit_code == 7
-    assert "Error: repo locked" in error.log_tail
-    assert "Error: repo locked" in str(error)
-    assert list(base.iterdir()) == []
-
-
-def test_a_daemon_that_exits_while_starting_raises_with_its_exit_code_and_log(
+def test_a_host_whose_nodes_fail_raises_daemon_start_error_with_the_reason(
     tmp_path: Path,
 ) -> None:
-    script = stand_in_jsipfs(tmp_path, "echo 'Error: listen EADDRINUSE 127.0.0.1:5003'\nexit 3")
-    base = tmp_path / "nodes"
-    base.mkdir()
-    with pytest.raises(DaemonStartError) as raised:
-        start_nodes(1, jsipfs=script, base_dir=base, ready_timeout=20)
-    assert raised.value.exit_code == 3
-    assert "EADDRINUSE" in raised.value.log_tail
-    assert raised.value.node == "ipfs-0"
-    assert list(base.iterdir()) == []
-
-
-def test_a_daemon_never_ready_times_out_and_is_killed_even_if_it_ignores_sigterm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Ignores SIGTERM, so only the SIGKILL after stop_timeout ends it.
-    script = stand_in_jsipfs(
-        tmp_path, "trap '' TERM\necho 'Initializing IPFS daemon...'\nwhile :; do sleep 0.1; done"
+    modules = stand_in_node_modules(
+        tmp_path, "export async function create () { throw new Error('repo locked') }\n"
     )
-    pid_dir = tmp_path / "pids"
-    pid_dir.mkdir()
-    monkeypatch.setenv("STAND_IN_PIDS", str(pid_dir))
-    base = tmp_path / "nodes"
-    base.mkdir()
+    with pytest.raises(DaemonStartError) as raised:
+        start_nodes(2, node_modules=modules)
+    error = raised.value
+    assert error.exit_code == 1
+    assert "Error: repo locked" in error.log_tail
+    assert "repo locked" in str(error)
+    assert isinstance(error, IpfsError)
+
+
+def test_a_host_never_ready_times_out_and_is_stopped(tmp_path: Path) -> None:
+    # A create() that never settles, with a timer keeping Node's event loop alive (else
+    # Node exits 13 on an unsettled top-level await).
+    modules = stand_in_node_modules(
+        tmp_path,
+        "export function create () { setInterval(() => {}, 1000); return new Promise(() => {}) }\n",
+    )
     began = time.monotonic()
     with pytest.raises(DaemonStartError) as raised:
-        start_nodes(2, jsipfs=script, base_dir=base, ready_timeout=1.5, stop_timeout=0.5)
-    elapsed = time.monotonic() - began
-    assert "not ready within the start timeout" in raised.value.reason
-    assert "Initializing IPFS daemon..." in raised.value.log_tail
-    assert elapsed < 1.5 + 0.5 + 3
-    assert list(base.iterdir()) == []
-    pids = [int(path.name) for path in pid_dir.iterdir()]
-    assert len(pids) == 2
-    assert all(pid_is_gone(pid) for pid in pids)
+        start_nodes(1, node_modules=modules, ready_timeout=1.5, stop_timeout=2)
+    assert raised.value.reason == "was not ready within 1.5 s"
+    assert time.monotonic() - began < 1.5 + 2 + 3
+    assert raised.value.exit_code is None
 
 
-def test_missing_jsipfs_is_reported_with_every_place_looked_at(
+def test_missing_js_ipfs_is_reported_with_every_place_looked_at(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(NODE_MODULES_ENV, str(tmp_path / "nowhere"))
-    monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(JsIpfsNotFound) as raised:
-        find_jsipfs()
-    assert str(tmp_path / "nowhere" / ".bin" / "jsipfs") in raised.value.searched
+        find_node_modules()
+    assert str(tmp_path / "nowhere") in raised.value.searched
     assert isinstance(raised.value, FileNotFoundError)
     assert isinstance(raised.value, IpfsError)
     with pytest.raises(JsIpfsNotFound):
-        start_nodes(1, jsipfs=tmp_path / "jsipfs")
+        start_nodes(1, node_modules=tmp_path / "nowhere")
 
 
-def test_find_jsipfs_uses_the_bootstrapped_node_modules() -> None:
-    found = find_jsipfs()
-    assert found == Path(os.environ[NODE_MODULES_ENV], ".bin", "jsipfs").absolute()
+def test_find_node_modules_uses_the_bootstrapped_node_modules() -> None:
+    assert find_node_modules() == Path(os.environ[NODE_MODULES_ENV]).absolute()
 
 
 def test_start_nodes_refuses_a_count_below_one() -> None:
     with pytest.raises(ValueError):
         start_nodes(0)
-
-
-def test_offline_config_keeps_identity_and_replaces_every_address() -> None:
-    config = {
-        "Identity": {"PeerID": "12D3KooW"},
-        "Addresses": {"API": "/ip4/0.0.0.0/tcp/5002", "Swarm": ["/ip4/0.0.0.0/tcp/4002"]},
-        "Bootstrap": ["/dnsaddr/bootstrap.libp2p.io/p2p/Qm"],
-        "Routing": {"Type": "dhtclient"},
-    }
-    updated = offline_config(config)
-    assert updated["Identity"] == {"PeerID": "12D3KooW"}
-    assert updated["Addresses"]["Swarm"] == ["/ip4/127.0.0.1/tcp/0"]
-    assert updated["Bootstrap"] == []
-    assert config["Bootstrap"] == ["/dnsaddr/bootstrap.libp2p.io/p2p/Qm"], "input unchanged"

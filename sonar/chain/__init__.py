@@ -8,7 +8,8 @@ from sonar.chain.accounts import DevAccount, dev_accounts
 from sonar.chain.anvil_chain import AnvilChain
 from sonar.chain.eth_tester_chain import EthTesterChain
 from sonar.chain.genesis import CHAIN_ID, CONTRACT_ADDRESS
-from sonar.chain.local_chain import ChainError, LocalChain, SnapshotId
+from sonar.chain.local_chain import LocalChain, SnapshotId
+from sonar.errors import ChainError
 
 __all__ = [
     "CHAIN_ID",

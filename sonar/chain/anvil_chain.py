@@ -9,11 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tempfile
-import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,7 +18,9 @@ from web3 import Web3
 
 from sonar.artifacts import ContractArtifact
 from sonar.chain.genesis import geth_genesis, model_repository
-from sonar.chain.local_chain import ChainError, LocalChain, SnapshotId
+from sonar.chain.local_chain import LocalChain, SnapshotId
+from sonar.errors import ChainError
+from sonar.supervisor import ProcessStartError, SupervisedProcess
 
 # py-evm (the eth-tester backend) implements Prague; run anvil on the same fork so both
 # backends charge the same gas and accept the same code.
@@ -44,7 +43,11 @@ def anvil_binary() -> Path:
 
 
 class AnvilChain(LocalChain):
-    """anvil on `host`:`port` (port 0: any free port), ready when the constructor returns."""
+    """anvil on `host`:`port` (port 0: any free port), ready when the constructor returns.
+
+    It runs under `sonar.supervisor` with its log in a temporary directory that is deleted
+    when it stops; `die_with_parent=False` lets a thread that ends first start it.
+    """
 
     backend = "anvil"
 
@@ -57,6 +60,7 @@ class AnvilChain(LocalChain):
         artifact: ContractArtifact | None = None,
         extra_balances: Mapping[str, int] | None = None,
         startup_timeout: float = 10.0,
+        die_with_parent: bool = True,
     ) -> None:
         self._workdir = tempfile.TemporaryDirectory(prefix="hydrogen-anvil-")
         genesis = Path(self._workdir.name, "genesis.json")
@@ -66,19 +70,19 @@ class AnvilChain(LocalChain):
         if block_time is not None:
             argv += ["--block-time", str(block_time)]
         started = time.monotonic()
-        self.process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        self.process = SupervisedProcess.start(
+            "anvil",
+            argv,
+            log_path=Path(self._workdir.name, "anvil.log"),
+            die_with_parent=die_with_parent,
         )
-        self._log: deque[str] = deque(maxlen=50)
-        self._listening = threading.Event()
-        self._address: tuple[str, int] | None = None
-        # anvil logs every request; read its output for as long as it runs so that a full
-        # pipe never blocks it.
-        threading.Thread(target=self._read_output, daemon=True).start()
         try:
-            self._wait_until_listening(startup_timeout)
-            assert self._address is not None
-            self._host, self._port = self._address
+            try:
+                self._host, self._port = self.process.wait_ready(
+                    _listening_address, timeout=startup_timeout
+                )
+            except ProcessStartError as error:
+                raise ChainError(str(error)) from error
             self.w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
             self.chain_id = self.w3.eth.chain_id
             self.check_contract()
@@ -96,47 +100,20 @@ class AnvilChain(LocalChain):
     def pid(self) -> int:
         return self.process.pid
 
-    def _read_output(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._log.append(line.rstrip())
-            match = _LISTENING.search(line)
-            if match and not self._listening.is_set():
-                self._address = (match.group(1), int(match.group(2)))
-                self._listening.set()
-
-    def _wait_until_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._listening.wait(0.05):
-            if self.process.poll() is not None:
-                raise ChainError(
-                    f"anvil exited with code {self.process.returncode}:\n" + self.log_tail()
-                )
-            if time.monotonic() > deadline:
-                raise ChainError(f"anvil did not listen within {timeout} s:\n" + self.log_tail())
-
     def log_tail(self) -> str:
-        return "\n".join(self._log)
+        return self.process.log_tail()
 
     def snapshot(self) -> SnapshotId:
-        return SnapshotId(self._rpc("evm_snapshot", []))
+        return SnapshotId(str(self.w3.testing.snapshot()))
 
     def revert(self, snapshot: SnapshotId) -> None:
-        if not self._rpc("evm_revert", [snapshot]):
-            raise ChainError(f"anvil could not revert to snapshot {snapshot}")
-
-    def _rpc(self, method: str, params: list[object]) -> object:
-        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
-        if "error" in response:
-            raise ChainError(f"{method} failed: {response['error']}")
-        return response["result"]
+        self.w3.testing.revert(snapshot)  # type: ignore[arg-type]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop(timeout=5)
         self._workdir.cleanup()
+
+
+def _listening_address(log: str) -> tuple[str, int] | None:
+    match = _LISTENING.search(log)
+    return (match.group(1), int(match.group(2))) if match else None

@@ -83,7 +83,7 @@ def test_anvil_reports_why_it_could_not_start() -> None:
     with AnvilChain() as running:
         port = int(running.rpc_url.rsplit(":", 1)[1])
 
-        with pytest.raises(ChainError, match=r"anvil exited with code \d+:\n(.|\n)*in use"):
+        with pytest.raises(ChainError, match=r"anvil exited with code \d+ (.|\n)*in use"):
             AnvilChain(port=port)
 
 

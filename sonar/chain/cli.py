@@ -9,7 +9,7 @@ import threading
 from types import FrameType
 
 from sonar.chain.anvil_chain import AnvilChain
-from sonar.chain.local_chain import ChainError
+from sonar.errors import ChainError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     with chain:
         print(describe(chain), flush=True)
         while not stop.wait(0.5):
-            if chain.process.poll() is not None:
+            if not chain.process.running:
                 print(f"error: anvil exited with code {chain.process.returncode}", file=sys.stderr)
                 print(chain.log_tail(), file=sys.stderr)
                 return 1

@@ -16,16 +16,13 @@ from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from sonar.artifacts import ContractArtifact, load_contract
 from sonar.chain.accounts import DEV_BALANCE_WEI, dev_accounts
+from sonar.errors import GenesisError
 
 CHAIN_ID = 31337
 GAS_LIMIT = 30_000_000
 # Derived from a name, not from any key and nonce, so that no account can ever deploy
 # something else there.
 CONTRACT_ADDRESS = to_checksum_address(keccak(text="hydrogen.sonar.ModelRepository")[-20:])
-
-
-class GenesisError(Exception):
-    """The artifact cannot be placed in a genesis as it is."""
 
 
 def model_repository() -> ContractArtifact:

@@ -11,12 +11,9 @@ from web3 import Web3
 
 from sonar.chain.accounts import DevAccount, dev_accounts
 from sonar.chain.genesis import CONTRACT_ADDRESS
+from sonar.errors import ChainError
 
 SnapshotId = NewType("SnapshotId", str)
-
-
-class ChainError(Exception):
-    """A local chain could not start, or did not answer as it should."""
 
 
 class LocalChain(ABC):

@@ -22,7 +22,7 @@ from sonar.client.events import EventCursor
 from sonar.client.repository import ModelRepository, gradient_id_of
 from sonar.client.types import (
     CidDigest,
-    ErrorValue,
+    ErrorScore,
     Evaluation,
     Event,
     GradientAdded,
@@ -43,7 +43,7 @@ __all__ = [
     "CidDigest",
     "ContractRevert",
     "EmptyCid",
-    "ErrorValue",
+    "ErrorScore",
     "Evaluation",
     "Event",
     "EventCursor",

@@ -17,9 +17,7 @@ from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError
 
-
-class SonarError(Exception):
-    """Root of the errors the Sonar client raises."""
+from sonar.errors import SonarError
 
 
 class ContractRevert(SonarError):

@@ -12,7 +12,7 @@ from web3.types import LogReceipt
 
 from sonar.client.types import (
     CidDigest,
-    ErrorValue,
+    ErrorScore,
     Event,
     GradientAdded,
     GradientEvaluated,
@@ -33,8 +33,8 @@ def _model_added(position: LogPosition, a: dict[str, Any]) -> ModelAdded:
         a["owner"],
         CidDigest(a["weights"]),
         Wei(a["bounty"]),
-        ErrorValue(a["initialError"]),
-        ErrorValue(a["targetError"]),
+        ErrorScore(a["initialError"]),
+        ErrorScore(a["targetError"]),
     )
 
 
@@ -55,7 +55,7 @@ def _gradient_evaluated(position: LogPosition, a: dict[str, Any]) -> GradientEva
         GradientId(a["gradientId"]),
         ModelId(a["modelId"]),
         a["submitter"],
-        ErrorValue(a["newError"]),
+        ErrorScore(a["newError"]),
         Wei(a["payout"]),
         CidDigest(a["weights"]),
         a["version"],

@@ -15,7 +15,7 @@ from sonar.client.errors import RevertDecoder, SonarError, TransactionReverted
 from sonar.client.events import EventCursor, EventDecoder
 from sonar.client.types import (
     CidDigest,
-    ErrorValue,
+    ErrorScore,
     Evaluation,
     Event,
     GradientAdded,
@@ -92,7 +92,7 @@ class ModelRepository:
             version,
             submitter,
             GradientStatus(status),
-            ErrorValue(new_error),
+            ErrorScore(new_error),
             Wei(payout),
         )
 

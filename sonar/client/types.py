@@ -8,10 +8,15 @@ from typing import NewType
 
 Wei = NewType("Wei", int)
 ModelId = NewType("ModelId", int)
+"""The contract's id of a model: 0, 1, ... in the order models were posted."""
 GradientId = NewType("GradientId", int)
-# Errors are unsigned integers on a scale the clients agree on (see pysonar).
-ErrorValue = NewType("ErrorValue", int)
-CidDigest = NewType("CidDigest", bytes)  # the 32-byte sha256 digest of a CIDv0
+"""The contract's id of a gradient: model id, version and submitter packed (see gradient_id_of)."""
+ErrorScore = NewType("ErrorScore", int)
+"""A model's error as the contract stores it: a uint64 on a scale the clients agree on.
+
+PySonar's scale is round(MSE * 10**6) (`pysonar.model.error_scale`). Lower is better."""
+CidDigest = NewType("CidDigest", bytes)
+"""The 32-byte sha256 digest of a CIDv0, which is what the contract stores."""
 
 
 class GradientStatus(IntEnum):
@@ -32,9 +37,9 @@ class ModelState:
     paid: Wei
     remaining: Wei
     refunded: Wei
-    initial_error: ErrorValue
-    target_error: ErrorValue
-    best_error: ErrorValue
+    initial_error: ErrorScore
+    target_error: ErrorScore
+    best_error: ErrorScore
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class GradientState:
     version: int
     submitter: str
     status: GradientStatus
-    new_error: ErrorValue
+    new_error: ErrorScore
     payout: Wei
 
 
@@ -64,8 +69,8 @@ class ModelAdded:
     owner: str
     weights: CidDigest
     bounty: Wei
-    initial_error: ErrorValue
-    target_error: ErrorValue
+    initial_error: ErrorScore
+    target_error: ErrorScore
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ class GradientEvaluated:
     gradient_id: GradientId
     model_id: ModelId
     submitter: str
-    new_error: ErrorValue
+    new_error: ErrorScore
     payout: Wei
     weights: CidDigest
     version: int

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 from phe.paillier import PaillierPublicKey
 
-from pysonar import fixed_point
-from pysonar.encrypted_model import EncryptedModel, ModelId
-from pysonar.encrypted_vector import EncryptedVector, linear_map, plaintext_limit
+from pysonar.crypto import fixed_point
+from pysonar.crypto.encrypted_vector import EncryptedVector, linear_map, plaintext_limit
+from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.errors import OverflowRiskError, ShapeMismatch
-from pysonar.linear_regression import add_bias_column, as_targets
-from pysonar.obfuscation import ObfuscationPool
-from pysonar.strict_json import SAFE_INTEGER_MAX, is_integer
+from pysonar.formats.strict_json import SAFE_INTEGER_MAX, is_integer
+from pysonar.model.encrypted_model import EncryptedModel
+from pysonar.model.linear_regression import add_bias_column, as_targets
+from sonar.client.types import ModelId
 
 # Resolution of the encoded statistics below their largest entry: the error this adds to
 # the gradient is about 2**-65 of max|A| * max|w|, far below float64 rounding of A w.
@@ -106,7 +107,7 @@ class ShardStatistics:
 
 @dataclass(frozen=True)
 class EncryptedGradient:
-    """A mine's encrypted gradient, as published on IPFS (`pysonar.formats`).
+    """A mine's encrypted gradient, as published on IPFS (`pysonar.formats.codec`).
 
     Attributes:
         model_id: the contract's id of the model it is for.

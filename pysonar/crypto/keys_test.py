@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from pysonar.errors import SchemaViolation, UnsupportedKeySize, ValueOutOfRange
-from pysonar.keys import (
+from pysonar.crypto.keys import (
     SUPPORTED_KEY_BITS,
     KeyPair,
     generate_keypair,
@@ -17,6 +16,7 @@ from pysonar.keys import (
     public_key_from_json,
     public_key_to_json,
 )
+from pysonar.errors import SchemaViolation, UnsupportedKeySize, ValueOutOfRange
 
 
 @pytest.mark.parametrize("bits", [1024, 2048, 3072])

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pysonar.encrypted_model import (
+from pysonar.crypto.keys import KeyPair
+from pysonar.errors import KeyMismatch, NonFiniteInput, ShapeMismatch, WeightOutOfBound
+from pysonar.model.encrypted_model import (
     WEIGHT_PRECISION_BITS,
     EncryptedModel,
     decrypt_weights,
     encrypt_model,
     weight_exponent,
 )
-from pysonar.errors import KeyMismatch, NonFiniteInput, ShapeMismatch, WeightOutOfBound
-from pysonar.keys import KeyPair
 
 BOUND = 2.0**20
 

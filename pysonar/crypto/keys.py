@@ -20,7 +20,7 @@ import gmpy2
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from pysonar.errors import UnsupportedKeySize, ValueOutOfRange
-from pysonar.strict_json import expect_decimal, expect_int, expect_object, is_integer
+from pysonar.formats.strict_json import expect_decimal, expect_int, expect_object, is_integer
 
 # 1024 bits is below current recommendations (NIST SP 800-57: 2048 until 2030): generation
 # and the formats allow it so tests stay fast, but readers refuse it unless asked to accept it.

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from pysonar.encrypted_vector import (
+from pysonar.crypto.encrypted_vector import (
     HEADROOM_BITS,
     EncryptedVector,
     decrypt_mantissas,
@@ -17,14 +17,14 @@ from pysonar.encrypted_vector import (
     plaintext_limit,
     weighted_sum,
 )
+from pysonar.crypto.keys import KeyPair, key_fingerprint
+from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.errors import (
     DecryptionOverflow,
     KeyMismatch,
     OverflowRiskError,
     ShapeMismatch,
 )
-from pysonar.keys import KeyPair, key_fingerprint
-from pysonar.obfuscation import ObfuscationPool
 
 
 def test_values_round_trip_at_a_shared_exponent(keypair: KeyPair) -> None:

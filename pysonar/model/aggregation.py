@@ -18,15 +18,15 @@ from collections.abc import Sequence
 import numpy as np
 from phe.paillier import PaillierPrivateKey
 
-from pysonar import fixed_point
-from pysonar.encrypted_vector import (
+from pysonar.crypto import fixed_point
+from pysonar.crypto.encrypted_vector import (
     EncryptedVector,
     decrypt_mantissas,
     decrypt_vector,
     weighted_sum,
 )
 from pysonar.errors import ModelMismatch
-from pysonar.gradient import EncryptedGradient
+from pysonar.model.gradient import EncryptedGradient
 
 
 def decrypt_gradient(gradient: EncryptedGradient, private_key: PaillierPrivateKey) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from pysonar.errors import (
@@ -11,7 +13,8 @@ from pysonar.errors import (
     SchemaViolation,
     ValueOutOfRange,
 )
-from pysonar.strict_json import (
+from pysonar.formats.strict_json import (
+    MAX_NESTING,
     expect_decimal,
     expect_int,
     expect_object,
@@ -68,6 +71,30 @@ def test_refuses_duplicate_keys_instead_of_keeping_the_last() -> None:
 def test_refuses_deep_nesting_without_crashing() -> None:
     with pytest.raises(MalformedObject, match="nested too deeply"):
         parse_object(b"[" * 100_000 + b"]" * 100_000, kind="test", max_bytes=300_000)
+
+
+def test_refuses_deep_nesting_even_under_a_raised_recursion_limit() -> None:
+    # py_ecc, which web3 imports, sets the limit to 100,000: json's C scanner then overflows
+    # the C stack (a segmentation fault) before any RecursionError.
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(MalformedObject, match="nested too deeply"):
+            parse_object(b"[" * 100_000 + b"]" * 100_000, kind="test", max_bytes=300_000)
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    deep_text = '"' + "[" * 1000 + '\\"{' + '"'
+    assert parse_object(('{"a": ' + deep_text + "}").encode(), kind="test", max_bytes=10_000) == {
+        "a": "[" * 1000 + '"{'
+    }
+    nested = b'{"a": ' + b"[" * MAX_NESTING + b"]" * MAX_NESTING + b"}"
+    with pytest.raises(MalformedObject, match="nested too deeply"):
+        parse_object(nested, kind="test", max_bytes=10_000)
+    deepest = b'{"a": ' + b"[" * (MAX_NESTING - 1) + b"]" * (MAX_NESTING - 1) + b"}"
+    assert parse_object(deepest, kind="test", max_bytes=10_000)["a"]
 
 
 def test_a_truncated_object_is_reported_as_truncated() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pysonar import fixed_point
+from pysonar.crypto import fixed_point
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 

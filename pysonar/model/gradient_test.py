@@ -6,19 +6,25 @@ import numpy as np
 import pytest
 
 from pysonar import diabetes
-from pysonar.encrypted_model import EncryptedModel, ModelId, encrypt_model
-from pysonar.encrypted_vector import decrypt_mantissas, decrypt_vector, linear_map, plaintext_limit
+from pysonar.crypto.encrypted_vector import (
+    decrypt_mantissas,
+    decrypt_vector,
+    linear_map,
+    plaintext_limit,
+)
+from pysonar.crypto.fixed_point import encode
+from pysonar.crypto.keys import KeyPair
+from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.errors import NonFiniteInput, OverflowRiskError, ShapeMismatch
-from pysonar.fixed_point import encode
-from pysonar.gradient import (
+from pysonar.model.encrypted_model import EncryptedModel, encrypt_model
+from pysonar.model.gradient import (
     ShardStatistics,
     encrypted_gradient,
     encrypted_gradient_row_by_row,
     row_bounds,
 )
-from pysonar.keys import KeyPair
-from pysonar.linear_regression import plaintext_gradient
-from pysonar.obfuscation import ObfuscationPool
+from pysonar.model.linear_regression import plaintext_gradient
+from sonar.client.types import ModelId
 
 MODEL_ID = ModelId(7)
 BOUND = 2.0**20

@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 
 from pysonar import diabetes
-from pysonar.aggregation import (
+from pysonar.crypto.encrypted_vector import decrypt_mantissas, decrypt_vector
+from pysonar.crypto.keys import KeyPair
+from pysonar.errors import KeyMismatch, ModelMismatch
+from pysonar.model.aggregation import (
     decrypt_gradient,
     decrypt_mean_gradient,
     sum_gradients,
 )
-from pysonar.encrypted_model import EncryptedModel, ModelId, encrypt_model
-from pysonar.encrypted_vector import decrypt_mantissas, decrypt_vector
-from pysonar.errors import KeyMismatch, ModelMismatch
-from pysonar.gradient import EncryptedGradient, ShardStatistics, encrypted_gradient
-from pysonar.keys import KeyPair
-from pysonar.linear_regression import plaintext_gradient
+from pysonar.model.encrypted_model import EncryptedModel, encrypt_model
+from pysonar.model.gradient import EncryptedGradient, ShardStatistics, encrypted_gradient
+from pysonar.model.linear_regression import plaintext_gradient
+from sonar.client.types import ModelId
 
 MODEL_ID = ModelId(4)
 

@@ -7,7 +7,7 @@ import pytest
 
 from pysonar import diabetes
 from pysonar.errors import NonFiniteInput, ShapeMismatch
-from pysonar.linear_regression import (
+from pysonar.model.linear_regression import (
     add_bias_column,
     apply_gradient,
     mean_squared_error,

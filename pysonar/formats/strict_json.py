@@ -29,6 +29,14 @@ SAFE_INTEGER_MAX = 2**53 - 1
 MAX_INTEGER_LITERAL_DIGITS = 20
 
 _DECIMAL = re.compile(r"[1-9][0-9]*")
+# Our formats nest 3 levels deep. The limit is checked before parsing: json's C scanner
+# recurses once per level and only stops at the interpreter's recursion limit, which some
+# libraries raise (py_ecc, imported with web3, sets 100,000): deep enough to overflow the C
+# stack and kill the process instead of raising RecursionError.
+MAX_NESTING = 32
+# A JSON string (escapes included), and the brackets that nest.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
 # Protocol 2+ pickles start with the PROTO opcode; naming it makes the rejection obvious.
 _PICKLE_PROTO = 0x80
 
@@ -66,6 +74,10 @@ def parse_object(data: bytes, *, kind: str, max_bytes: int) -> dict[str, object]
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise MalformedObject(kind=kind, reason=f"byte {error.start} is not valid UTF-8") from error
+    if _nesting_depth(text) > MAX_NESTING:
+        raise MalformedObject(
+            kind=kind, reason=f"it is nested too deeply (more than {MAX_NESTING} levels)"
+        )
     try:
         value = json.loads(
             text,
@@ -85,6 +97,18 @@ def parse_object(data: bytes, *, kind: str, max_bytes: int) -> dict[str, object]
     if not isinstance(value, dict):
         raise SchemaViolation(path="$", expected="a JSON object", found=describe(value))
     return value
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in `text`, brackets inside strings aside."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub('""', text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _refuse_constant(token: str) -> float:

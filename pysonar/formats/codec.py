@@ -17,9 +17,15 @@ import re
 
 from phe.paillier import PaillierPublicKey
 
-from pysonar import fixed_point
-from pysonar.encrypted_model import MAX_MODEL_VERSION, EncryptedModel, ModelId
-from pysonar.encrypted_vector import EncryptedVector, plaintext_limit
+from pysonar.crypto import fixed_point
+from pysonar.crypto.encrypted_vector import EncryptedVector, plaintext_limit
+from pysonar.crypto.keys import (
+    SUPPORTED_KEY_BITS,
+    TRUSTED_KEY_BITS,
+    key_fingerprint,
+    public_key_from_json,
+    public_key_to_json,
+)
 from pysonar.errors import (
     KeyMismatch,
     ModelMismatch,
@@ -29,15 +35,7 @@ from pysonar.errors import (
     UnsupportedFormat,
     ValueOutOfRange,
 )
-from pysonar.gradient import MAX_ROW_COUNT, EncryptedGradient
-from pysonar.keys import (
-    SUPPORTED_KEY_BITS,
-    TRUSTED_KEY_BITS,
-    key_fingerprint,
-    public_key_from_json,
-    public_key_to_json,
-)
-from pysonar.strict_json import (
+from pysonar.formats.strict_json import (
     SAFE_INTEGER_MAX,
     expect_decimal,
     expect_int,
@@ -48,6 +46,9 @@ from pysonar.strict_json import (
     is_integer,
     parse_object,
 )
+from pysonar.model.encrypted_model import MAX_MODEL_VERSION, EncryptedModel
+from pysonar.model.gradient import MAX_ROW_COUNT, EncryptedGradient
+from sonar.client.types import ModelId
 
 MODEL_FORMAT = "hydrogen.encrypted-linear-model"
 GRADIENT_FORMAT = "hydrogen.encrypted-gradient"

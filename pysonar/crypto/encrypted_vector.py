@@ -1,7 +1,7 @@
 """Vectors of Paillier ciphertexts sharing one fixed-point exponent, and their arithmetic.
 
 An `EncryptedVector` holds the raw ciphertext integers of a vector encoded with one shared
-exponent (see `pysonar.fixed_point`). Arithmetic works on those integers with gmpy2
+exponent (see `pysonar.crypto.fixed_point`). Arithmetic works on those integers with gmpy2
 directly rather than through phe's `EncryptedNumber` objects: a linear map by an integer
 matrix is one modular exponentiation per nonzero entry, with the modular inverse of each
 input ciphertext computed once (phe inverts again for every negative scalar).
@@ -24,11 +24,11 @@ import gmpy2
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from pysonar import fixed_point
+from pysonar.crypto import fixed_point
+from pysonar.crypto.keys import key_fingerprint
+from pysonar.crypto.obfuscation import ObfuscationPool, fresh_factor
 from pysonar.errors import DecryptionOverflow, KeyMismatch, OverflowRiskError, ShapeMismatch
-from pysonar.keys import key_fingerprint
-from pysonar.obfuscation import ObfuscationPool, fresh_factor
-from pysonar.strict_json import is_integer
+from pysonar.formats.strict_json import is_integer
 
 # Bits kept free below phe's max_int: a weighted sum of in-range vectors whose total weight
 # (see `weighted_sum`) is at most 2**HEADROOM_BITS stays within max_int.
@@ -165,7 +165,7 @@ def linear_map(
 
     The result's exponent is `vector.exponent + matrix_exponent`, and `offset` holds
     mantissas at that exponent. No alignment happens anywhere. The caller is responsible
-    for bounding the result (the guards in `pysonar.gradient` do); the result is NOT
+    for bounding the result (the guards in `pysonar.model.gradient` do); the result is NOT
     obfuscated.
 
     Parameters:

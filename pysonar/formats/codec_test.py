@@ -10,8 +10,8 @@ import pytest
 from phe.paillier import PaillierPublicKey
 
 from pysonar import diabetes
-from pysonar.encrypted_model import EncryptedModel, ModelId, encrypt_model, weight_exponent
-from pysonar.encrypted_vector import EncryptedVector
+from pysonar.crypto.encrypted_vector import EncryptedVector
+from pysonar.crypto.keys import KeyPair, key_fingerprint
 from pysonar.errors import (
     KeyMismatch,
     MalformedObject,
@@ -24,7 +24,7 @@ from pysonar.errors import (
     UnsupportedFormat,
     ValueOutOfRange,
 )
-from pysonar.formats import (
+from pysonar.formats.codec import (
     GRADIENT_FORMAT,
     MAX_FEATURE_COUNT,
     MAX_GRADIENT_BYTES,
@@ -35,9 +35,15 @@ from pysonar.formats import (
     write_gradient,
     write_model,
 )
-from pysonar.gradient import MAX_ROW_COUNT, EncryptedGradient, ShardStatistics, encrypted_gradient
-from pysonar.keys import KeyPair, key_fingerprint
-from pysonar.strict_json import SAFE_INTEGER_MAX
+from pysonar.formats.strict_json import SAFE_INTEGER_MAX
+from pysonar.model.encrypted_model import EncryptedModel, encrypt_model, weight_exponent
+from pysonar.model.gradient import (
+    MAX_ROW_COUNT,
+    EncryptedGradient,
+    ShardStatistics,
+    encrypted_gradient,
+)
+from sonar.client.types import ModelId
 
 MODEL_ID = ModelId(9)
 TEST_KEYS = (1024,)

@@ -1,7 +1,7 @@
 """The encrypted linear model a data scientist posts: Enc(weights) plus what mines need.
 
-`EncryptedModel` is the in-memory form of the model object on IPFS (`pysonar.formats`):
-the weights (d features then the bias, see `pysonar.linear_regression`) encrypted under the
+`EncryptedModel` is the in-memory form of the model object on IPFS (`pysonar.formats.codec`):
+the weights (d features then the bias, see `pysonar.model.linear_regression`) encrypted under the
 data scientist's public key with one shared exponent, the bound every weight is promised
 to respect (mines need it to bound their results), the learning rate and the version.
 
@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NewType
 
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from pysonar import fixed_point
-from pysonar.encrypted_vector import EncryptedVector, decrypt_vector, encrypt_vector
+from pysonar.crypto import fixed_point
+from pysonar.crypto.encrypted_vector import EncryptedVector, decrypt_vector, encrypt_vector
+from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.errors import NonFiniteInput, ShapeMismatch, WeightOutOfBound
-from pysonar.obfuscation import ObfuscationPool
-from pysonar.strict_json import is_integer
-
-ModelId = NewType("ModelId", int)
-"""The contract's id of a model (the formats keep it below 2**53)."""
+from pysonar.formats.strict_json import is_integer
 
 # Weights are encoded to 2**-64 of the declared bound: far below float64's resolution of
 # any weight near the bound, and only 64 bits of mantissa for the guards to account for.

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from pysonar import diabetes
-from pysonar.error_scale import (
+from pysonar.errors import ErrorScaleError
+from pysonar.model.error_scale import (
     ERROR_SCALE,
     MAX_STORABLE_MSE,
     UINT64_MAX,
     contract_to_mse,
     mse_to_contract,
 )
-from pysonar.errors import ErrorScaleError
-from pysonar.linear_regression import mean_squared_error
+from pysonar.model.linear_regression import mean_squared_error
 
 
 def test_scales_by_a_million_and_rounds_to_the_nearest_unit() -> None:

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from pysonar.keys import KeyPair
-from pysonar.obfuscation import ObfuscationPool, fresh_factor
+from pysonar.crypto.keys import KeyPair
+from pysonar.crypto.obfuscation import ObfuscationPool, fresh_factor
 
 
 def test_every_factor_is_a_non_trivial_encryption_of_zero(keypair: KeyPair) -> None:

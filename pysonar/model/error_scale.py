@@ -18,20 +18,17 @@ from __future__ import annotations
 import math
 import numbers
 from fractions import Fraction
-from typing import NewType
 
 from pysonar.errors import ErrorScaleError
-from pysonar.strict_json import is_integer
-
-ContractError = NewType("ContractError", int)
-"""An error as the contract stores it: round(MSE * ERROR_SCALE), within uint64."""
+from pysonar.formats.strict_json import is_integer
+from sonar.client.types import ErrorScore
 
 ERROR_SCALE = 10**6
 UINT64_MAX = 2**64 - 1
 MAX_STORABLE_MSE = UINT64_MAX / ERROR_SCALE
 
 
-def mse_to_contract(mse: float) -> ContractError:
+def mse_to_contract(mse: float) -> ErrorScore:
     """Return round(mse * ERROR_SCALE) as the contract's uint64 error.
 
     Parameters:
@@ -60,7 +57,7 @@ def mse_to_contract(mse: float) -> ContractError:
         raise ErrorScaleError(
             value=value, reason=f"beyond the largest storable error {MAX_STORABLE_MSE:.6g}"
         )
-    return ContractError(scaled)
+    return ErrorScore(scaled)
 
 
 def contract_to_mse(error: int) -> float:

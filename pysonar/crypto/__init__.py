@@ -1,0 +1,1 @@
+"""Paillier cryptography for PySonar: keys, fixed-point encoding, encrypted vectors, obfuscation."""

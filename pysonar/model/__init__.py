@@ -1,0 +1,1 @@
+"""The linear model: plain regression, encrypted model and gradient, aggregation, error scale."""
