@@ -1,14 +1,29 @@
-"""Fixtures for cross-component tests: local chains on both backends, two IPFS nodes."""
+"""Fixtures for cross-component tests: local chains on both backends, two IPFS nodes, and
+ten more funded accounts for tests with ten mines besides the data scientist."""
 
 from __future__ import annotations
 
+import pytest
+from eth_account.signers.local import LocalAccount
+
 from pysonar.ipfs.fixtures import ipfs_nodes_fixture
-from sonar.chain.fixtures import (
-    chain,
-    extra_genesis_balances,
-    session_chain,
-    signers,
-)
+from sonar.chain import LocalChain, dev_accounts
+from sonar.chain.accounts import DEV_BALANCE_WEI
+from sonar.chain.fixtures import chain, session_chain, signers
+
+# Indexes 10-19 of anvil's test mnemonic: WELL-KNOWN DEVELOPMENT KEYS, like indexes 0-9.
+MINE_ACCOUNTS = dev_accounts(20)[10:]
 
 # The data scientist's node and a mine's node, connected to each other.
 ipfs_nodes = ipfs_nodes_fixture(count=2, scope="session")
+
+
+@pytest.fixture(scope="session")
+def extra_genesis_balances() -> dict[str, int]:
+    return {account.address: DEV_BALANCE_WEI for account in MINE_ACCOUNTS}
+
+
+@pytest.fixture
+def mines(chain: LocalChain) -> list[LocalAccount]:
+    """Ten funded accounts that are not the chain's first ten: one per mine."""
+    return [account.signer() for account in MINE_ACCOUNTS]
