@@ -69,7 +69,8 @@ def retry_call(
     max_time: float | None = None,
     max_tries: int | None = None,
     give_up: Callable[[BaseException], bool] = lambda error: False,
-    waiting_for: str | None = None,
+    waiting_for: str | Callable[[BaseException], str] | None = None,
+    on_wait: Callable[[BaseException, float], None] | None = None,
     logger: logging.Logger = _LOG,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
@@ -83,8 +84,10 @@ def retry_call(
         max_tries: the most tries; None: no bound. With neither bound it retries until
             `fn` succeeds or raises a fatal error (a daemon waiting for its server).
         give_up: says that an error of a retried type is fatal after all.
-        waiting_for: what a failed try means we are waiting for ("the chain at ..."): each
-            wait is logged at INFO in one line naming it; None logs each wait at DEBUG.
+        waiting_for: what a failed try means we are waiting for ("the chain at ..."), or a
+            function naming it from the error: each wait is logged at INFO in one line
+            naming it; None logs each wait at DEBUG.
+        on_wait: called with the error and the wait, before each wait.
         logger: where waits are logged.
         sleep: the wait itself (an Event's `wait` makes it interruptible; tests pass a fake).
 
@@ -105,6 +108,9 @@ def retry_call(
     def log_wait(state: tenacity.RetryCallState) -> None:
         assert state.outcome is not None and state.next_action is not None
         error = state.outcome.exception()
+        assert error is not None
+        if on_wait is not None:
+            on_wait(error, state.next_action.sleep)
         if waiting_for is None:
             logger.debug(
                 "try %d failed, retrying in %.2f s: %r",
@@ -115,7 +121,7 @@ def retry_call(
         else:
             logger.info(
                 "waiting for %s (%s: %s); try %d in %.1f s",
-                waiting_for,
+                waiting_for if isinstance(waiting_for, str) else waiting_for(error),
                 type(error).__name__,
                 error,
                 state.attempt_number + 1,

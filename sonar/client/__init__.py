@@ -6,6 +6,8 @@ from sonar.client.errors import (
     GradientAlreadyEvaluated,
     GradientAlreadySubmitted,
     GradientNotFound,
+    GradientOfAnotherModel,
+    InvalidBatch,
     InvalidBounty,
     InvalidErrorRange,
     ModelNotFound,
@@ -21,6 +23,7 @@ from sonar.client.errors import (
 from sonar.client.events import EventCursor
 from sonar.client.repository import ModelRepository, gradient_id_of
 from sonar.client.types import (
+    BatchEvaluation,
     CidDigest,
     ErrorScore,
     Evaluation,
@@ -40,6 +43,7 @@ from sonar.client.types import (
 )
 
 __all__ = [
+    "BatchEvaluation",
     "CidDigest",
     "ContractRevert",
     "EmptyCid",
@@ -53,8 +57,10 @@ __all__ = [
     "GradientEvaluated",
     "GradientId",
     "GradientNotFound",
+    "GradientOfAnotherModel",
     "GradientState",
     "GradientStatus",
+    "InvalidBatch",
     "InvalidBounty",
     "InvalidErrorRange",
     "LogPosition",

@@ -93,6 +93,18 @@ class WithdrawalFailed(ContractRevert):
     fields = ("account", "amount")
 
 
+class InvalidBatch(ContractRevert, ValueError):
+    """A batch of evaluations needs one error and one digest per gradient, and at least one."""
+
+    fields = ("gradients", "errors", "weights")
+
+
+class GradientOfAnotherModel(ContractRevert, ValueError):
+    """A batch evaluates the gradients of one model only."""
+
+    fields = ("gradient_id", "model_id")
+
+
 class ReentrancyGuardReentrantCall(ContractRevert):
     """A guarded function was entered again before it returned."""
 

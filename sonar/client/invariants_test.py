@@ -1,7 +1,7 @@
 """Random sequences of calls from several accounts never break the escrow's invariants.
 
-A Hypothesis state machine drives addModel / addGradient / evalGradient / closeModel /
-withdraw from four accounts, predicting each outcome (the revert, or the payout to the
+A Hypothesis state machine drives addModel / addGradient / evalGradient / evalGradients /
+closeModel / withdraw from four accounts, predicting each outcome (the revert, or the payout to the
 wei) with a reference model in Python. After every step it checks, against the chain:
 
 - for every model, paid + remaining + refunded == bounty;
@@ -209,6 +209,50 @@ def machine_for(chain: LocalChain, signers: list[LocalAccount]) -> type[RuleBase
             self.reference.credit(submitter, payout)
             assert evaluation.evaluated.payout == payout  # type: ignore[attr-defined]
             if new_error <= model.target:
+                model.closed = True
+                self.reference.credit(model.owner.lower(), model.bounty - model.paid)
+
+        @precondition(lambda self: not all(self.reference.gradients.values()))
+        @rule(pick=st.integers(0, 2**16), fractions=st.lists(st.floats(0, 1.2), max_size=4))
+        def eval_gradients(self, pick: int, fractions: list[float]) -> None:
+            """The owner evaluates a batch of one model's pending gradients."""
+            pending = sorted(g for g, done in self.reference.gradients.items() if not done)
+            model_id = pending[pick % len(pending)] >> 192
+            batch = [g for g in pending if g >> 192 == model_id][: max(len(fractions), 1)]
+            fractions = (fractions + [1.0] * len(batch))[: len(batch)]
+            model = self.reference.models[model_id]
+            caller = addresses.index(model.owner)
+            best, closed, items = model.best, model.closed, []
+            for gradient_id, fraction in zip(batch, fractions):
+                new_error = int(best * fraction)
+                items.append((gradient_id, new_error, CID))
+                closed = closed or new_error <= model.target
+                best = min(best, new_error)
+            # Refused if the model is closed, or an item follows one that reaches the target.
+            refused = model.closed or any(
+                new_error <= model.target for _, new_error, _ in items[:-1]
+            )
+            evaluated = self.expect(
+                ModelNotOpen if refused else None,
+                lambda: clients[caller].eval_gradients(model_id, items),
+            )
+            if refused:
+                return
+            for (gradient_id, new_error, _), event in zip(
+                items, evaluated.evaluated  # type: ignore[attr-defined]
+            ):
+                payout = 0
+                if new_error < model.best:
+                    reached = max(new_error, model.target)
+                    share = model.bounty * (model.best - reached) // (model.initial - model.target)
+                    payout = min(share, model.bounty - model.paid)
+                    model.paid += payout
+                    model.best = new_error
+                    model.version += 1
+                assert event.payout == payout
+                self.reference.gradients[gradient_id] = True
+                self.reference.credit("0x" + format(gradient_id & (2**160 - 1), "040x"), payout)
+            if closed:
                 model.closed = True
                 self.reference.credit(model.owner.lower(), model.bounty - model.paid)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from eth_account.signers.local import LocalAccount
@@ -14,6 +15,7 @@ from sonar.chain.genesis import CONTRACT_ADDRESS
 from sonar.client.errors import RevertDecoder, SonarError, TransactionReverted
 from sonar.client.events import EventCursor, EventDecoder
 from sonar.client.types import (
+    BatchEvaluation,
     CidDigest,
     ErrorScore,
     Evaluation,
@@ -128,6 +130,30 @@ class ModelRepository:
         closed = [event for event in events if isinstance(event, ModelClosed)]
         return Evaluation(
             evaluated=self._only(events, GradientEvaluated), closed=closed[0] if closed else None
+        )
+
+    def eval_gradients(
+        self, model_id: int, evaluations: Sequence[tuple[int, int, CidDigest]]
+    ) -> BatchEvaluation:
+        """Records several evaluations of model `model_id`'s gradients in one transaction.
+
+        Parameters:
+            model_id: the model.
+            evaluations: (gradient id, new error, weights digest) per gradient, in the order
+                they are evaluated; none may follow one that reaches the target.
+        """
+        ids, errors, digests = (
+            (list(column) for column in zip(*evaluations)) if evaluations else ([], [], [])
+        )
+        receipt = self._transact(
+            self.contract.functions.evalGradients(model_id, ids, errors, digests)
+        )
+        events = self._decode(receipt)
+        closed = [event for event in events if isinstance(event, ModelClosed)]
+        return BatchEvaluation(
+            evaluated=tuple(event for event in events if isinstance(event, GradientEvaluated)),
+            closed=closed[0] if closed else None,
+            gas_used=receipt["gasUsed"],
         )
 
     def close_model(self, model_id: int) -> ModelClosed:

@@ -11,7 +11,9 @@ from sonar.client import (
     GradientAlreadyEvaluated,
     GradientAlreadySubmitted,
     GradientNotFound,
+    GradientOfAnotherModel,
     GradientStatus,
+    InvalidBatch,
     InvalidBounty,
     InvalidErrorRange,
     ModelNotFound,
@@ -354,6 +356,131 @@ class TestEvalGradient:
             repository.as_account(owner).eval_gradient(gradient_id, new_error=500, weights=ZERO)
 
 
+class TestEvalGradients:
+    def test_a_batch_evaluates_in_order_exactly_as_single_evaluations_would(
+        self, repository: ModelRepository, owner: LocalAccount, signers: list[LocalAccount]
+    ) -> None:
+        model_id = post(repository, owner, bounty=8 * ETH, initial=1000, target=200)
+        ids = [submit(repository, signer, model_id) for signer in signers[1:5]]
+        digests = [bytes([i + 1]) * 32 for i in range(4)]
+
+        batch = repository.as_account(owner).eval_gradients(
+            model_id, list(zip(ids, [900, 950, 700, 700], digests))
+        )
+
+        payouts = [8 * ETH * 100 // 800, 0, 8 * ETH * 200 // 800, 0]
+        assert [e.payout for e in batch.evaluated] == payouts
+        assert [e.gradient_id for e in batch.evaluated] == ids
+        assert [e.version for e in batch.evaluated] == [1, 1, 2, 2]
+        assert [e.weights for e in batch.evaluated] == [digests[0]] * 2 + [digests[2]] * 2
+        assert batch.closed is None
+        model = repository.get_model(model_id)
+        assert (model.version, model.best_error, model.weights, model.paid) == (
+            2,
+            700,
+            digests[2],
+            sum(payouts),
+        )
+        for signer, payout in zip(signers[1:5], payouts):
+            assert repository.credit_of(signer.address) == payout
+        assert all(repository.get_gradient(i).status == GradientStatus.EVALUATED for i in ids)
+
+    def test_the_last_gradient_of_a_batch_may_reach_the_target_and_close_the_model(
+        self, repository: ModelRepository, owner: LocalAccount, signers: list[LocalAccount]
+    ) -> None:
+        model_id = post(repository, owner, bounty=10 * ETH, initial=1000, target=200)
+        ids = [submit(repository, signer, model_id) for signer in signers[1:3]]
+
+        batch = repository.as_account(owner).eval_gradients(
+            model_id, [(ids[0], 600, NEW_WEIGHTS), (ids[1], 100, WEIGHTS)]
+        )
+
+        assert [e.payout for e in batch.evaluated] == [5 * ETH, 5 * ETH]
+        assert batch.closed is not None and batch.closed.target_reached
+        assert repository.get_model(model_id).closed
+
+    def test_nothing_may_follow_the_gradient_that_reaches_the_target(
+        self, repository: ModelRepository, owner: LocalAccount, signers: list[LocalAccount]
+    ) -> None:
+        model_id = post(repository, owner, bounty=10 * ETH, initial=1000, target=200)
+        ids = [submit(repository, signer, model_id) for signer in signers[1:3]]
+
+        with pytest.raises(ModelNotOpen) as raised:
+            repository.as_account(owner).eval_gradients(
+                model_id, [(ids[0], 100, NEW_WEIGHTS), (ids[1], 900, WEIGHTS)]
+            )
+
+        assert raised.value.model_id == model_id
+        model = repository.get_model(model_id)  # the whole batch reverted
+        assert (model.closed, model.version, model.paid) == (False, 0, 0)
+
+    @pytest.mark.parametrize(
+        ("errors", "weights"), [([], []), ([900], []), ([900, 800], [NEW_WEIGHTS])]
+    )
+    def test_refuses_an_empty_or_uneven_batch(
+        self,
+        repository: ModelRepository,
+        owner: LocalAccount,
+        mine: LocalAccount,
+        errors: list[int],
+        weights: list[bytes],
+    ) -> None:
+        model_id = post(repository, owner)
+        ids = [submit(repository, mine, model_id)] if errors else []
+        call = repository.as_account(owner).contract.functions.evalGradients(
+            model_id, ids, errors, weights
+        )
+        with pytest.raises(InvalidBatch) as raised:
+            repository.as_account(owner)._transact(call)
+        assert (raised.value.gradients, raised.value.errors, raised.value.weights) == (
+            len(ids),
+            len(errors),
+            len(weights),
+        )
+
+    def test_refuses_a_gradient_of_another_model(
+        self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
+    ) -> None:
+        first, second = post(repository, owner), post(repository, owner)
+        ours, theirs = submit(repository, mine, first), submit(repository, mine, second)
+
+        with pytest.raises(GradientOfAnotherModel) as raised:
+            repository.as_account(owner).eval_gradients(
+                first, [(ours, 900, NEW_WEIGHTS), (theirs, 800, NEW_WEIGHTS)]
+            )
+
+        assert (raised.value.gradient_id, raised.value.model_id) == (theirs, first)
+
+    def test_a_gradient_twice_in_one_batch_is_refused_as_evaluated(
+        self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
+    ) -> None:
+        model_id = post(repository, owner)
+        gradient_id = submit(repository, mine, model_id)
+
+        with pytest.raises(GradientAlreadyEvaluated):
+            repository.as_account(owner).eval_gradients(
+                model_id, [(gradient_id, 900, NEW_WEIGHTS), (gradient_id, 800, NEW_WEIGHTS)]
+            )
+
+    def test_only_the_owner_may_evaluate_a_batch(
+        self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
+    ) -> None:
+        model_id = post(repository, owner)
+        gradient_id = submit(repository, mine, model_id)
+
+        with pytest.raises(NotModelOwner):
+            repository.as_account(mine).eval_gradients(model_id, [(gradient_id, 1, NEW_WEIGHTS)])
+
+    def test_an_improving_gradient_needs_a_weights_digest(
+        self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
+    ) -> None:
+        model_id = post(repository, owner)
+        gradient_id = submit(repository, mine, model_id)
+
+        with pytest.raises(EmptyCid):
+            repository.as_account(owner).eval_gradients(model_id, [(gradient_id, 500, ZERO)])
+
+
 class TestCloseModel:
     def test_refunds_the_unspent_bounty_to_the_owner(
         self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
@@ -478,4 +605,11 @@ def test_no_function_but_these_changes_state(repository: ModelRepository) -> Non
         for entry in repository.artifact.abi
         if entry["type"] == "function" and entry["stateMutability"] in ("nonpayable", "payable")
     }
-    assert mutating == {"addModel", "addGradient", "evalGradient", "closeModel", "withdraw"}
+    assert mutating == {
+        "addModel",
+        "addGradient",
+        "evalGradient",
+        "evalGradients",
+        "closeModel",
+        "withdraw",
+    }

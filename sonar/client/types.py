@@ -119,3 +119,13 @@ class Evaluation:
 
     evaluated: GradientEvaluated
     closed: ModelClosed | None
+
+
+@dataclass(frozen=True)
+class BatchEvaluation:
+    """What a batch of evaluations emitted: a GradientEvaluated per gradient, in order, and
+    ModelClosed if the last one reached the target."""
+
+    evaluated: tuple[GradientEvaluated, ...]
+    closed: ModelClosed | None
+    gas_used: int

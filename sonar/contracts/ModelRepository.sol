@@ -162,6 +162,12 @@ contract ModelRepository is ReentrancyGuardTransient {
     /// @dev Sending the credit failed; it stays credited.
     error WithdrawalFailed(address account, uint256 amount);
 
+    /// @dev A batch of evaluations must be non-empty, with one error and one digest per id.
+    error InvalidBatch(uint256 gradients, uint256 errors, uint256 weights);
+
+    /// @dev A batch evaluates gradients of one model; this one is another model's.
+    error GradientOfAnotherModel(uint256 gradientId, uint256 modelId);
+
     // Four slots per model, laid out so that an evaluation touches as few as possible.
     struct Model {
         // slot 0
@@ -287,40 +293,54 @@ contract ModelRepository is ReentrancyGuardTransient {
         uint64 newError,
         bytes32 weights
     ) external returns (uint256 payout) {
-        Gradient storage gradient = _gradients[gradientId];
-        if (gradient.status == GradientStatus.None) revert GradientNotFound(gradientId);
-        if (gradient.status == GradientStatus.Evaluated) {
-            revert GradientAlreadyEvaluated(gradientId);
-        }
+        Gradient storage gradient = _pendingGradient(gradientId);
         uint256 modelId = gradientId >> 192;
         Model storage model = _ownedOpenModel(modelId);
-        address submitter = address(uint160(gradientId));
+        payout = _evaluate(modelId, model, gradient, gradientId, newError, weights);
+    }
 
-        bool improved = newError < model.bestError;
-        bool targetReached = newError <= model.targetError;
-        if (improved) {
-            if (weights == bytes32(0)) revert EmptyCid();
-            payout = _payoutFor(model, newError);
-            model.paid += uint96(payout);
-            model.bestError = newError;
-            model.weights = weights;
-            ++model.version;
+    /**
+     * @dev Records the owner's evaluations of several gradients of model `modelId` at once,
+     * in order, exactly as that many {evalGradient} calls would: each is scored against the
+     * best error left by the ones before it. One transaction moves the model through all
+     * the versions, so no one ever sees the versions in between; the owner evaluates a
+     * round of gradients together.
+     *
+     * Requirements:
+     *
+     * - the three arrays have the same, non-zero length.
+     * - every gradient is of model `modelId`, exists, was not evaluated yet and appears once.
+     * - the model is open (also before each item: none may follow one that reaches the
+     *   target) and `msg.sender` owns it.
+     * - `weights[i]` is not zero when `newErrors[i]` improves on the best error.
+     *
+     * Emits a {GradientEvaluated} event per gradient, and a {ModelClosed} event when the
+     * target is reached.
+     *
+     * @param modelId the model the gradients are for.
+     * @param gradientIds the gradients, in the order they are evaluated.
+     * @param newErrors the model's error with each gradient applied.
+     * @param weights sha256 digests of the CIDv0 of the weights after each gradient.
+     * @return paid the wei credited to the submitters in all.
+     */
+    function evalGradients(
+        uint256 modelId,
+        uint256[] calldata gradientIds,
+        uint64[] calldata newErrors,
+        bytes32[] calldata weights
+    ) external returns (uint256 paid) {
+        uint256 count = gradientIds.length;
+        if (count == 0 || newErrors.length != count || weights.length != count) {
+            revert InvalidBatch(count, newErrors.length, weights.length);
         }
-        gradient.status = GradientStatus.Evaluated;
-        gradient.newError = newError;
-        gradient.payout = uint96(payout);
-        if (payout > 0) _credits[submitter] += payout;
-
-        emit GradientEvaluated(
-            gradientId,
-            modelId,
-            submitter,
-            newError,
-            payout,
-            model.weights,
-            model.version
-        );
-        if (targetReached) _close(modelId, model, true);
+        Model storage model = _ownedOpenModel(modelId);
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 gradientId = gradientIds[i];
+            if (gradientId >> 192 != modelId) revert GradientOfAnotherModel(gradientId, modelId);
+            if (model.closed) revert ModelNotOpen(modelId);
+            Gradient storage gradient = _pendingGradient(gradientId);
+            paid += _evaluate(modelId, model, gradient, gradientId, newErrors[i], weights[i]);
+        }
     }
 
     /**
@@ -446,6 +466,50 @@ contract ModelRepository is ReentrancyGuardTransient {
         address submitter
     ) public pure returns (uint256) {
         return (modelId << 192) | (uint256(version) << 160) | uint256(uint160(submitter));
+    }
+
+    function _evaluate(
+        uint256 modelId,
+        Model storage model,
+        Gradient storage gradient,
+        uint256 gradientId,
+        uint64 newError,
+        bytes32 weights
+    ) private returns (uint256 payout) {
+        address submitter = address(uint160(gradientId));
+        bool improved = newError < model.bestError;
+        bool targetReached = newError <= model.targetError;
+        if (improved) {
+            if (weights == bytes32(0)) revert EmptyCid();
+            payout = _payoutFor(model, newError);
+            model.paid += uint96(payout);
+            model.bestError = newError;
+            model.weights = weights;
+            ++model.version;
+        }
+        gradient.status = GradientStatus.Evaluated;
+        gradient.newError = newError;
+        gradient.payout = uint96(payout);
+        if (payout > 0) _credits[submitter] += payout;
+
+        emit GradientEvaluated(
+            gradientId,
+            modelId,
+            submitter,
+            newError,
+            payout,
+            model.weights,
+            model.version
+        );
+        if (targetReached) _close(modelId, model, true);
+    }
+
+    function _pendingGradient(uint256 gradientId) private view returns (Gradient storage gradient) {
+        gradient = _gradients[gradientId];
+        if (gradient.status == GradientStatus.None) revert GradientNotFound(gradientId);
+        if (gradient.status == GradientStatus.Evaluated) {
+            revert GradientAlreadyEvaluated(gradientId);
+        }
     }
 
     function _payoutFor(Model storage model, uint64 newError) private view returns (uint256) {
