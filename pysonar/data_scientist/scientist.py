@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType, TracebackType
@@ -38,7 +39,7 @@ from pysonar.crypto.keys import KeyPair
 from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.data_scientist.inbox import Fetched, GradientInbox
 from pysonar.diabetes import Shard
-from pysonar.errors import ModelMismatch, PySonarError
+from pysonar.errors import PySonarError
 from pysonar.formats.codec import MAX_GRADIENT_BYTES, read_gradient, write_model
 from pysonar.ipfs import Cid, IpfsClient, IpfsTimeout, IpfsUnavailable, cid_to_digest, digest_to_cid
 from pysonar.model.aggregation import decrypt_gradient, decrypt_mean_gradient
@@ -123,6 +124,16 @@ class TrainingState:
         return contract_to_mse(self.best_error)
 
 
+@dataclass(frozen=True, eq=False)
+class _Decision:
+    """What the data scientist will record for one gradient."""
+
+    event: GradientAdded
+    error: ErrorScore
+    improved: tuple[np.ndarray, EncryptedModel] | None = None
+    rejected: str | None = None
+
+
 @dataclass(frozen=True)
 class GradientReview:
     """What the data scientist decided about one gradient, as recorded on the contract."""
@@ -172,6 +183,8 @@ class DataScientist:
         self.update_rule = update_rule
         self.fetch_timeout = fetch_timeout
         self.state: TrainingState | None = None
+        self.gas_used = 0
+        """Gas of the evaluation transactions sent so far."""
         self._events = repository.events(next_block=repository.w3.eth.block_number)
         self._inbox = GradientInbox(
             ipfs.api, fetch_timeout=fetch_timeout, max_bytes=MAX_GRADIENT_BYTES
@@ -311,11 +324,13 @@ class DataScientist:
         except IpfsUnavailable:
             raise
         except PySonarError as refused:
-            return self._refuse(event, refused)
-        return self._review(Fetched(event, data))
+            (review,) = self._evaluate_batch([Fetched(event, None, refused)])
+            return review
+        (review,) = self._evaluate_batch([Fetched(event, data)])
+        return review
 
     def evaluate_new(self, *, wait_seconds: float | None = None) -> list[GradientReview]:
-        """Evaluates the gradients that have arrived, in chain order among those fetched.
+        """Evaluates the gradients that have arrived, in chain order, in one transaction.
 
         New gradients are fetched concurrently; this waits at most `wait_seconds` (by
         default the fetch timeout) for fetches in flight, and evaluates every gradient that
@@ -324,21 +339,39 @@ class DataScientist:
         """
         self._inbox.add(self.new_gradients())
         wait = self.fetch_timeout + 1 if wait_seconds is None else wait_seconds
-        reviews: list[GradientReview] = []
-        for fetched in self._inbox.collect(wait_seconds=wait):
-            if reviews and reviews[-1].closed:
-                break  # the target was reached: the contract takes no more evaluations
-            try:
-                review = self._review(fetched)
-            except GradientAlreadyEvaluated:
-                logger.warning("gradient %d was evaluated already", fetched.event.gradient_id)
-                continue
-            except (IpfsTimeout, IpfsUnavailable) as error:
-                # Our own node failed while storing the new weights: not the gradient's fault.
-                self._inbox.retry_later(fetched.event, error)
-                continue
-            reviews.append(review)
-        return reviews
+        return self._evaluate_batch(self._inbox.collect(wait_seconds=wait))
+
+    def evaluate_round(
+        self, *, gradients: int, timeout: float, first: int = 0
+    ) -> list[GradientReview]:
+        """Waits for a round's gradients, then evaluates them in a canonical order.
+
+        A round is the gradients computed against the current version. This waits until
+        `gradients` of them have been fetched (or `timeout` seconds), then evaluates
+        everything fetched, the round and any older stragglers, in one transaction, ordered
+        by submitter address starting from the `first`-th (rotate it from round to round so
+        that no mine always goes first). Since the whole round moves the model in one
+        transaction, mines never see the versions in between: when every mine answers each
+        round, the rounds, and so the weights and the payouts, are the same on every run.
+        """
+        state = self._posted()
+        deadline = time.monotonic() + timeout
+        fetched: list[Fetched] = []
+        while True:
+            self._inbox.add(self.new_gradients())
+            remaining = deadline - time.monotonic()
+            fetched += self._inbox.collect(wait_seconds=min(max(remaining, 0), 0.25))
+            current = sum(1 for f in fetched if f.event.version == state.version)
+            if current >= gradients or remaining <= 0:
+                break
+            if not fetched and len(self._inbox) == 0:
+                time.sleep(min(0.05, max(remaining, 0)))  # nothing submitted yet
+        submitters = sorted({f.event.submitter.lower() for f in fetched})
+        if submitters:
+            start = first % len(submitters)
+            rank = {a: (i - start) % len(submitters) for i, a in enumerate(submitters)}
+            fetched.sort(key=lambda f: (rank[f.event.submitter.lower()], f.event.gradient_id))
+        return self._evaluate_batch(fetched)
 
     def combined_gradient(self, gradients: Sequence[EncryptedGradient]) -> np.ndarray:
         """The row-weighted mean of several gradients, summed encrypted, decrypted once."""
@@ -362,114 +395,136 @@ class DataScientist:
         return self.state
 
     def _read(self, event: GradientAdded, data: bytes) -> EncryptedGradient:
+        """Reads a gradient against the version it names, which may be older than the one
+        the contract recorded: a mine reads version v, and the model may move on before
+        its transaction is mined (then recorded against a later version)."""
         state = self._posted()
-        against = state.versions.get(event.version)
-        if against is None:
-            raise ModelMismatch(
-                what="model version (no weights of that version were published)",
-                expected=f"0 to {state.version}",
-                found=event.version,
-            )
-        gradient = read_gradient(data, model=against.encrypted, model_id=state.model_id)
-        if gradient.model_version != event.version:
-            raise ModelMismatch(
-                what="model version (object vs contract)",
-                expected=event.version,
-                found=gradient.model_version,
-            )
-        return gradient
+        published = {
+            number: version.encrypted
+            for number, version in state.versions.items()
+            if number <= event.version
+        }
+        return read_gradient(data, model=published, model_id=state.model_id)
 
-    def _review(self, fetched: Fetched) -> GradientReview:
-        """Scores a fetched gradient and records it; refusals are recorded unpaid."""
-        event = fetched.event
+    def _evaluate_batch(self, fetched: list[Fetched]) -> list[GradientReview]:
+        """Scores `fetched` in order, each against the weights the ones before it left, and
+        records them all in one transaction; refusals are recorded unpaid with the reason.
+
+        A gradient the contract reports as evaluated already (by an earlier run) is dropped
+        and the rest scored again. If the data scientist's own IPFS node fails while storing
+        new weights, nothing is recorded and every gradient goes back to the inbox.
+        """
         state = self._posted()
-        try:
-            if fetched.refusal is not None:
-                raise fetched.refusal
-            assert fetched.data is not None
-            gradient = self._read(event, fetched.data)
-            step = decrypt_gradient(gradient, self.keys.private_key)
-            assert self.update_rule is not None
-            candidate = self.update_rule.step(
-                state.weights, step, state.versions[event.version].weights
-            )
-            error = mse_to_contract(self.validation_mse(candidate))
-            if error >= state.best_error:
-                return self._record(event, error=state.best_error)
-            encrypted = encrypt_model(
-                candidate,
-                self.keys.public_key,
-                weight_bound=state.encrypted.weight_bound,
-                learning_rate=state.encrypted.learning_rate,
-                model_version=state.version + 1,
-                pool=self._pool,
-            )
-        except (PySonarError, OverflowError) as refused:
-            # OverflowError: a decrypted value beyond the float range.
-            return self._refuse(event, refused)
-        return self._record(event, error=error, improved=(candidate, encrypted))
+        while fetched:
+            decisions = self._decide(state, fetched)
+            try:
+                return self._record(state, decisions)
+            except GradientAlreadyEvaluated as evaluated:
+                logger.warning("gradient %d was evaluated already", evaluated.gradient_id)
+                fetched = [f for f in fetched if f.event.gradient_id != evaluated.gradient_id]
+            except (IpfsTimeout, IpfsUnavailable) as error:
+                for item in fetched:
+                    self._inbox.retry_later(item.event, error)
+                return []
+        return []
 
-    def _refuse(self, event: GradientAdded, refused: Exception) -> GradientReview:
-        logger.warning(
-            "refusing gradient %d from %s (%s): %s",
-            event.gradient_id,
-            event.submitter,
-            digest_to_cid(event.gradient),
-            refused,
-        )
-        return self._record(event, error=self._posted().best_error, rejected=str(refused))
+    def _decide(self, state: TrainingState, fetched: list[Fetched]) -> list[_Decision]:
+        """What to record for each gradient, in order, up to the first that reaches the target."""
+        weights, best, version = state.weights, state.best_error, state.version
+        decisions: list[_Decision] = []
+        for item in fetched:
+            try:
+                if item.refusal is not None:
+                    raise item.refusal
+                assert item.data is not None and self.update_rule is not None
+                gradient = self._read(item.event, item.data)
+                step = decrypt_gradient(gradient, self.keys.private_key)
+                candidate = self.update_rule.step(
+                    weights, step, state.versions[gradient.model_version].weights
+                )
+                error = mse_to_contract(self.validation_mse(candidate))
+                if error >= best:
+                    decisions.append(_Decision(item.event, best))
+                    continue
+                encrypted = encrypt_model(
+                    candidate,
+                    self.keys.public_key,
+                    weight_bound=state.encrypted.weight_bound,
+                    learning_rate=state.encrypted.learning_rate,
+                    model_version=version + 1,
+                    pool=self._pool,
+                )
+            except (PySonarError, OverflowError) as refused:
+                # OverflowError: a decrypted value beyond the float range.
+                logger.warning(
+                    "refusing gradient %d from %s (%s): %s",
+                    item.event.gradient_id,
+                    item.event.submitter,
+                    digest_to_cid(item.event.gradient),
+                    refused,
+                )
+                decisions.append(_Decision(item.event, best, rejected=str(refused)))
+                continue
+            weights, best, version = candidate, error, version + 1
+            decisions.append(_Decision(item.event, error, improved=(candidate, encrypted)))
+            if error <= state.target_error:
+                break  # the model closes: the contract takes nothing after this one
+        return decisions
 
-    def _record(
-        self,
-        event: GradientAdded,
-        *,
-        error: int,
-        improved: tuple[np.ndarray, EncryptedModel] | None = None,
-        rejected: str | None = None,
-    ) -> GradientReview:
-        state = self._posted()
-        weights_cid = state.weights_cid
-        if improved is not None:
-            weights_cid = self.ipfs.add(write_model(improved[1]), pin=True)
-        evaluation = self.repository.eval_gradient(
-            event.gradient_id, new_error=error, weights=cid_to_digest(weights_cid)
+    def _record(self, state: TrainingState, decisions: list[_Decision]) -> list[GradientReview]:
+        """Publishes the improved weights and records every decision in one transaction."""
+        cids: list[Cid] = []
+        current = state.weights_cid
+        for decision in decisions:
+            if decision.improved is not None:
+                current = self.ipfs.add(write_model(decision.improved[1]), pin=True)
+            cids.append(current)
+        batch = self.repository.eval_gradients(
+            state.model_id,
+            [(d.event.gradient_id, d.error, cid_to_digest(cid)) for d, cid in zip(decisions, cids)],
         )
-        payout = evaluation.evaluated.payout
-        if improved is not None:
-            version = ModelVersion(
-                evaluation.evaluated.version,
-                improved[0],
-                improved[1],
-                weights_cid,
-                ErrorScore(error),
+        versions = dict(state.versions)
+        latest = state.current
+        reviews = []
+        for decision, cid, evaluated in zip(decisions, cids, batch.evaluated):
+            if decision.improved is not None:
+                latest = ModelVersion(
+                    evaluated.version,
+                    decision.improved[0],
+                    decision.improved[1],
+                    cid,
+                    decision.error,
+                )
+                versions[latest.version] = latest
+            logger.info(
+                "gradient %d from %s (against version %d): MSE %.1f, %s, paid %d wei",
+                decision.event.gradient_id,
+                decision.event.submitter,
+                decision.event.version,
+                contract_to_mse(decision.error),
+                "improved" if decision.improved is not None else decision.rejected or "no gain",
+                evaluated.payout,
             )
-            self.state = replace(
-                state,
-                current=version,
-                versions=MappingProxyType({**state.versions, version.version: version}),
+            reviews.append(
+                GradientReview(
+                    gradient_id=decision.event.gradient_id,
+                    submitter=decision.event.submitter,
+                    gradient_cid=digest_to_cid(decision.event.gradient),
+                    computed_against=decision.event.version,
+                    error=decision.error,
+                    improved=decision.improved is not None,
+                    payout=evaluated.payout,
+                    weights_cid=cid,
+                    version=evaluated.version,
+                    closed=False,
+                    rejected=decision.rejected,
+                )
             )
-        logger.info(
-            "gradient %d from %s (against version %d): MSE %.1f, %s, paid %d wei",
-            event.gradient_id,
-            event.submitter,
-            event.version,
-            contract_to_mse(error),
-            "improved" if improved is not None else rejected or "no improvement",
-            payout,
-        )
-        return GradientReview(
-            gradient_id=event.gradient_id,
-            submitter=event.submitter,
-            gradient_cid=digest_to_cid(event.gradient),
-            computed_against=event.version,
-            error=ErrorScore(error),
-            improved=improved is not None,
-            payout=payout,
-            weights_cid=weights_cid,
-            version=evaluation.evaluated.version,
-            closed=evaluation.closed is not None,
-            rejected=rejected,
-        )
+        if batch.closed is not None:
+            reviews[-1] = replace(reviews[-1], closed=True)
+        self.state = replace(state, current=latest, versions=MappingProxyType(versions))
+        self.gas_used += batch.gas_used
+        return reviews
 
     def _start_precomputing(self, factor_count: int) -> None:
         """Keeps re-randomising factors ready for the next versions' encryption, computed

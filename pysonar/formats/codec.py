@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 
 from phe.paillier import PaillierPublicKey
 
@@ -192,12 +193,19 @@ def write_gradient(gradient: EncryptedGradient) -> bytes:
     return _dump(body, MAX_GRADIENT_BYTES, "gradient")
 
 
-def read_gradient(data: bytes, *, model: EncryptedModel, model_id: ModelId) -> EncryptedGradient:
+def read_gradient(
+    data: bytes,
+    *,
+    model: EncryptedModel | Mapping[int, EncryptedModel],
+    model_id: ModelId,
+) -> EncryptedGradient:
     """Parse and validate a gradient object against the model it claims to answer.
 
     Parameters:
         data: the object's bytes as fetched from IPFS.
-        model: the model (at the version) the gradient must have been computed against.
+        model: the model (at the version) the gradient must have been computed against; or
+            the versions it may have been computed against, by version number, to read it
+            against the one it names.
         model_id: the contract's id of `model` (from the GradientAdded event).
 
     Returns:
@@ -225,6 +233,14 @@ def read_gradient(data: bytes, *, model: EncryptedModel, model_id: ModelId) -> E
             found=repr(fingerprint[:80]),
         )
     row_count = expect_int(body["row_count"], "row_count", minimum=1, maximum=MAX_ROW_COUNT)
+    if isinstance(model, Mapping):
+        if model_version not in model:
+            raise ModelMismatch(
+                what="model version",
+                expected=f"a published version, up to {max(model, default=0)}",
+                found=model_version,
+            )
+        model = model[model_version]
     # Key first: ciphertext ranges only mean something under the right key.
     expected_fingerprint = key_fingerprint(model.public_key)
     if fingerprint != expected_fingerprint:

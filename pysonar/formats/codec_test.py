@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -385,6 +386,21 @@ def test_a_gradient_for_another_model_version_is_refused(
         2,
         1,
     )
+
+
+def test_a_gradient_is_read_against_the_version_it_names_among_those_given(
+    model: EncryptedModel, gradient: EncryptedGradient, gradient_bytes: bytes
+) -> None:
+    # The model fixture is version 2; version 5 exists too, and the gradient names 2.
+    later = dataclasses.replace(model, model_version=5)
+
+    read = read_gradient(gradient_bytes, model={2: model, 5: later}, model_id=MODEL_ID)
+
+    assert read.model_version == 2
+    assert read.values.ciphertexts == gradient.values.ciphertexts
+    with pytest.raises(ModelMismatch) as raised:
+        read_gradient(gradient_bytes, model={0: model, 1: model}, model_id=MODEL_ID)
+    assert (raised.value.what, raised.value.found) == ("model version", 2)
 
 
 def test_a_gradient_of_another_shape_is_refused(
