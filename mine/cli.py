@@ -54,9 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         status = StatusFile(config.status_path, Status(state="starting", mine=account.address))
         status.update()
-        with MineState(config.database_path, account=account.address) as state, IpfsClient(
-            config.ipfs_api
-        ) as ipfs:
+        with (
+            MineState(config.database_path, account=account.address) as state,
+            IpfsClient(config.ipfs_api) as ipfs,
+        ):
             mine = Mine(
                 repository=connect_repository(config.rpc_url, account, config.contract),
                 ipfs=ipfs,

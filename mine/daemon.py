@@ -317,7 +317,9 @@ class Mine:
             return
         self.state.withdrawal_done()
         logger.info(
-            "withdrew %d wei", withdrawn.amount, extra={"event": "withdrew", "wei": withdrawn.amount}
+            "withdrew %d wei",
+            withdrawn.amount,
+            extra={"event": "withdrew", "wei": withdrawn.amount},
         )
 
     # -- precomputation ------------------------------------------------------------------------
@@ -366,4 +368,3 @@ def connect_repository(rpc_url: str, account: LocalAccount, contract: str) -> Mo
         rpc_url, request_kwargs={"timeout": 10}, exception_retry_configuration=None
     )
     return ModelRepository(Web3(provider), account, address=contract)
-

@@ -16,7 +16,7 @@ import numpy as np
 from mine.errors import ShardError
 from pysonar.diabetes import Shard
 
-TARGET_COLUMN = "target"
+TARGET_COLUMN = "target"  # as `pysonar.diabetes.write_csv` writes it
 
 
 def read_shard(path: Path) -> Shard:
@@ -51,23 +51,12 @@ def read_shard(path: Path) -> Shard:
         if not fields:
             continue  # a blank line
         if len(fields) != len(header):
-            raise ShardError(
-                path, line_number, f"has {len(fields)} values, expected {len(header)}"
-            )
+            raise ShardError(path, line_number, f"has {len(fields)} values, expected {len(header)}")
         rows.append([_number(path, line_number, header[i], text) for i, text in enumerate(fields)])
     if not rows:
         raise ShardError(path, None, "has a header but no rows")
     values = np.array(rows, dtype=np.float64)
     return Shard(features=values[:, :-1], targets=values[:, -1])
-
-
-def write_shard(path: Path, shard: Shard, feature_names: list[str]) -> None:
-    """Writes `shard` in the format `read_shard` reads (the demo's way of dealing rows)."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow([*feature_names, TARGET_COLUMN])
-        for features, target in zip(shard.features, shard.targets):
-            writer.writerow([repr(float(v)) for v in features] + [repr(float(target))])
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:

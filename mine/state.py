@@ -113,9 +113,7 @@ class MineState:
         """Moves the cursor and records the models the handled events opened and closed."""
         with self._transaction():
             for model_id in opened:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO models (model_id) VALUES (?)", (model_id,)
-                )
+                self._db.execute("INSERT OR IGNORE INTO models (model_id) VALUES (?)", (model_id,))
             for model_id in closed:
                 self._db.execute(
                     "INSERT INTO models (model_id, closed) VALUES (?, 1) "

@@ -185,6 +185,8 @@ class DataScientist:
         self.state: TrainingState | None = None
         self.gas_used = 0
         """Gas of the evaluation transactions sent so far."""
+        self.received = 0
+        """Gradients submitted for the model so far."""
         self._events = repository.events(next_block=repository.w3.eth.block_number)
         self._inbox = GradientInbox(
             ipfs.api, fetch_timeout=fetch_timeout, max_bytes=MAX_GRADIENT_BYTES
@@ -287,11 +289,13 @@ class DataScientist:
     def new_gradients(self) -> list[GradientAdded]:
         """Gradients submitted for this model since the last call, in chain order."""
         state = self._posted()
-        return [
+        events = [
             event
             for event in self._events.poll()
             if isinstance(event, GradientAdded) and event.model_id == state.model_id
         ]
+        self.received += len(events)
+        return events
 
     def fetch_gradient(self, event: GradientAdded) -> EncryptedGradient:
         """Fetches a gradient from IPFS and validates it against the version it names.
