@@ -1,6 +1,9 @@
 """The mine's log: one line per event, in logfmt, each naming the mine, model and version.
 
-    time=2026-12-02T10:00:00.123Z level=info mine=0x7099...79C8 model=0 version=3 event=submitted gradient=Qm... msg="submitted a gradient of 36 rows"
+    time=2026-12-02T10:00:00.123Z level=info mine=0x7099...79C8 model=0 version=3
+    event=submitted gradient=Qm... msg="submitted a gradient of 36 rows"
+
+(one line in the log; folded here).
 
 Code logs with `extra={"model": ..., "version": ..., "event": ...}` and any other fields it
 wants shown; the formatter adds the time, level and mine address and quotes what needs it.

@@ -338,10 +338,10 @@ def print_report(console: Console, summary: Summary) -> None:
         f"Plaintext replay: largest relative difference of the validation MSE per version "
         f"{summary.max_plaintext_relative_difference:.1e}."
     )
+    balanced = summary.paid_wei + summary.refund_wei == summary.bounty_wei
     console.print(
         f"Bounty {summary.bounty_wei / WEI_PER_ETH:g} ETH = paid {summary.paid_wei} wei + "
-        f"refund {summary.refund_wei} wei "
-        f"({'exact' if summary.paid_wei + summary.refund_wei == summary.bounty_wei else 'MISMATCH'})."
+        f"refund {summary.refund_wei} wei ({'exact' if balanced else 'MISMATCH'})."
     )
     gas = ", ".join(f"{name} {used:,}" for name, used in summary.gas_by_function.items())
     console.print(f"Gas: {summary.total_gas:,} in all ({gas}).")
