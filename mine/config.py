@@ -93,7 +93,7 @@ class MineConfig:
                 poll_interval=_positive(values["poll_interval"], "--poll-interval"),
                 fetch_timeout=_positive(values["fetch_timeout"], "--fetch-timeout"),
                 accepted_key_bits=_key_bits(values["accept_key_bits"]),
-                log_level=str(values["log_level"]).upper(),
+                log_level=_log_level(values["log_level"]),
             )
         except ValueError as error:
             raise ConfigError(str(error)) from error
@@ -208,6 +208,13 @@ def _positive(value: str, flag: str) -> float:
     if not number > 0:
         raise ValueError(f"{flag} must be positive, not {value}")
     return number
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"--log-level {value!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    return level
 
 
 def _key_bits(value: str) -> tuple[int, ...]:
