@@ -44,10 +44,25 @@ class MineProcess:
     shard: Path
     state_dir: Path
     process: SupervisedProcess
+    argv: tuple[str, ...]
 
     @property
     def status_path(self) -> Path:
         return self.state_dir / "status.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    def restart(self) -> None:
+        """Starts the mine again with the same account, node, rows and state (after it
+        stopped or was killed), and waits until it runs."""
+        if self.process.running:
+            raise RuntimeError(f"{self.name} (pid {self.process.pid}) is still running")
+        # The dead process's last status would read as the new one's readiness.
+        self.status_path.unlink(missing_ok=True)
+        self.process = _spawn(self.name, self.argv, self.log_path)
+        wait_until_running(self)
 
 
 @dataclass
@@ -133,21 +148,21 @@ def start_platform(
         began = time.monotonic()
         mines = []
         for index, (shard, account) in enumerate(zip(shards, accounts), start=1):
-            mine = _start_mine(
+            mine = start_mine(
                 index,
                 account,
                 shard,
                 node=ipfs[index],
                 workdir=workdir,
                 rpc_url=chain.rpc_url,
-                command=mine_command or _python_module_command(),
+                command=mine_command,
                 accept_key_bits=accept_key_bits,
                 poll_interval=poll_interval,
             )
             started.append(mine.process)
             mines.append(mine)
         for mine in mines:
-            mine.process.wait_ready(_running(mine.status_path), timeout=MINE_READY_TIMEOUT)
+            wait_until_running(mine)
         timings["mines start"] = time.monotonic() - began
     except BaseException:
         stop_all(started, timeout=STOP_TIMEOUT)
@@ -168,7 +183,7 @@ def _start_ipfs(root: Path, mine_count: int) -> LocalIpfsNodes:
     return start_host(specs, root=root)
 
 
-def _start_mine(
+def start_mine(
     index: int,
     account: DevAccount,
     shard: Path,
@@ -176,10 +191,12 @@ def _start_mine(
     node: IpfsNode,
     workdir: Path,
     rpc_url: str,
-    command: Sequence[str],
-    accept_key_bits: Sequence[int],
-    poll_interval: float,
+    command: Sequence[str] | None = None,
+    accept_key_bits: Sequence[int] = (2048, 3072),
+    poll_interval: float = 0.2,
 ) -> MineProcess:
+    """Starts mine number `index` (it is running once its status file says so: see
+    `wait_until_running`)."""
     name = f"mine-{index}"
     directory = workdir / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -197,15 +214,33 @@ def _start_mine(
         "--poll-interval", str(poll_interval),
         "--accept-key-bits", ",".join(str(bits) for bits in accept_key_bits),
     ]  # fmt: skip
-    process = SupervisedProcess.start(
+    argv = (*(command or _python_module_command()), *arguments)
+    process = _spawn(name, argv, directory / "mine.log")
+    return MineProcess(name, account, node, shard, state_dir, process, argv)
+
+
+def wait_until_running(mine: MineProcess, *, timeout: float = MINE_READY_TIMEOUT) -> None:
+    """Waits until the mine's status file says it runs.
+
+    Raises:
+        ProcessStartError: it exited first, or did not run in time.
+    """
+    mine.process.wait_ready(_running(mine.status_path), timeout=timeout)
+
+
+def _spawn(name: str, argv: Sequence[str], log_path: Path) -> SupervisedProcess:
+    return SupervisedProcess.start(
         name,
-        [*command, *arguments],
-        log_path=directory / "mine.log",
+        argv,
+        log_path=log_path,
         # This interpreter's path (a test's or a pex's), and a directory of its own.
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
-        cwd=directory,
+        # (absolute: a relative entry would point into the mine's own directory).
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
+        },
+        cwd=log_path.parent,
     )
-    return MineProcess(name, account, node, shard, state_dir, process)
 
 
 def _python_module_command() -> list[str]:
