@@ -21,11 +21,12 @@ from types import FrameType
 from mine.config import MineConfig
 from mine.daemon import Mine, Stopping, connect_repository
 from mine.errors import MineError
-from mine.shard import read_shard
 from mine.state import MineState
 from mine.status import Status, StatusFile
 from mine.structured_log import configure
+from pysonar.errors import RowsFileError
 from pysonar.ipfs import IpfsClient
+from pysonar.rows import read_csv
 
 EXIT_STOPPED = 0
 EXIT_FAILED = 1
@@ -50,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = MineConfig.from_args(argv)
         account = config.account()
         configure(account.address, config.log_level)
-        shard = read_shard(config.data)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         status = StatusFile(config.status_path, Status(state="starting", mine=account.address))
         status.update()
+        shard = read_csv(config.data)
         with (
             MineState(config.database_path, account=account.address) as state,
             IpfsClient(config.ipfs_api) as ipfs,
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mine.run(poll_interval=config.poll_interval)
     except Stopping:
         pass
-    except MineError as error:
+    except (MineError, RowsFileError) as error:
         print(f"mine: {error}", file=sys.stderr)
         if status is not None:
             status.update(state="failed", last=str(error))

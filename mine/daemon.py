@@ -34,7 +34,6 @@ from web3.exceptions import TimeExhausted, Web3RPCError
 from mine.state import Answer, MineState
 from mine.status import StatusFile
 from pysonar.crypto.obfuscation import ObfuscationPool
-from pysonar.diabetes import Shard
 from pysonar.errors import InvalidObject, MismatchError, OverflowRiskError, PySonarError
 from pysonar.formats.codec import MAX_MODEL_BYTES, read_model, write_gradient
 from pysonar.ipfs import (
@@ -46,6 +45,7 @@ from pysonar.ipfs import (
     digest_to_cid,
 )
 from pysonar.model.gradient import ShardStatistics, encrypted_gradient
+from pysonar.rows import Shard
 from sonar.client import (
     GradientAlreadySubmitted,
     GradientNotFound,

@@ -8,28 +8,14 @@ disjoint mine shards, so no mine ever trains on a validation row.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_diabetes
 
 from pysonar.errors import ShapeMismatch
-
-
-@dataclass(frozen=True, eq=False)
-class Shard:
-    """Rows of the data set: features (n, 10) and targets (n,)."""
-
-    features: np.ndarray
-    targets: np.ndarray
-
-    @property
-    def row_count(self) -> int:
-        """n, the number of rows."""
-        return self.targets.shape[0]
+from pysonar.rows import Shard
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,13 +71,3 @@ def split(data: Shard, *, validation_rows: int, shard_rows: Sequence[int], seed:
         shards.append(take(start, rows))
         start += rows
     return Split(validation=take(0, validation_rows), shards=tuple(shards))
-
-
-def write_csv(shard: Shard, path: Path) -> None:
-    """Writes `shard` as a mine reads its rows (`mine.shard`): a header of the feature names
-    then `target`, and one row per line, every number written exactly (repr of a float)."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow([*FEATURE_NAMES, "target"])
-        for features, target in zip(shard.features, shard.targets):
-            writer.writerow([repr(float(value)) for value in features] + [repr(float(target))])

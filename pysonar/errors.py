@@ -188,6 +188,23 @@ class UnobfuscatedCiphertext(PySonarError, ValueError):
         super().__init__(f"{what} holds ciphertexts that were never obfuscated")
 
 
+class RowsFileError(PySonarError, ValueError):
+    """A CSV file cannot be read as rows of a data set.
+
+    Attributes:
+        path: the file.
+        line: the 1-based line the problem is on, or None for the file as a whole.
+        reason: what is wrong.
+    """
+
+    def __init__(self, path: object, line: int | None, reason: str) -> None:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
 class ErrorScaleError(PySonarError, ValueError):
     """A mean squared error cannot be stored as the contract's unsigned error."""
 

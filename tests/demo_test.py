@@ -31,6 +31,7 @@ from pysonar.demo.training import TrainingOptions, train
 from pysonar.formats.codec import MAX_GRADIENT_BYTES, read_gradient
 from pysonar.ipfs import digest_to_cid
 from pysonar.model.optimizer import PreconditionedStep
+from pysonar.rows import write_csv
 from sonar.chain import dev_accounts
 from sonar.client import GradientAdded, ModelRepository
 
@@ -41,7 +42,7 @@ def test_three_mines_reach_the_target_and_share_the_bounty_to_the_wei(tmp_path: 
     split = diabetes.split(diabetes.load(), validation_rows=82, shard_rows=[120] * 3, seed=7)
     shards = [tmp_path / f"mine-{i}.csv" for i in range(3)]
     for shard, path in zip(split.shards, shards):
-        diabetes.write_csv(shard, path)
+        write_csv(shard, path, diabetes.FEATURE_NAMES)
     keys = generate_keypair(2048, rng=random.Random(7))
     rule = PreconditionedStep.from_rows(split.validation.features, learning_rate=0.5, damping=1e-3)
     target = 1.02 * pooled_least_squares_mse(split.shards, split.validation)

@@ -30,6 +30,7 @@ from pysonar.demo.platform import (
 from pysonar.formats.codec import MAX_MODEL_BYTES
 from pysonar.ipfs import IpfsClient, NodeSpec, cid_to_digest, digest_to_cid, start_host, start_nodes
 from pysonar.model.error_scale import mse_to_contract
+from pysonar.rows import write_csv
 from sonar.chain import AnvilChain, dev_accounts
 from sonar.client import GradientAdded, ModelRepository
 
@@ -50,7 +51,7 @@ def split() -> diabetes.Split:
 def shard_files(tmp_path: Path, split: diabetes.Split) -> list[Path]:
     paths = [tmp_path / f"shard-{i}.csv" for i in range(len(split.shards))]
     for shard, path in zip(split.shards, paths):
-        diabetes.write_csv(shard, path)
+        write_csv(shard, path, diabetes.FEATURE_NAMES)
     return paths
 
 

@@ -38,7 +38,6 @@ import numpy as np
 from pysonar.crypto.keys import KeyPair
 from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.data_scientist.inbox import Fetched, GradientInbox
-from pysonar.diabetes import Shard
 from pysonar.errors import PySonarError
 from pysonar.formats.codec import MAX_GRADIENT_BYTES, read_gradient, write_model
 from pysonar.ipfs import Cid, IpfsClient, IpfsTimeout, IpfsUnavailable, cid_to_digest, digest_to_cid
@@ -48,6 +47,7 @@ from pysonar.model.error_scale import contract_to_mse, mse_to_contract
 from pysonar.model.gradient import EncryptedGradient
 from pysonar.model.linear_regression import mean_squared_error
 from pysonar.model.optimizer import GradientDescent, UpdateRule
+from pysonar.rows import Shard
 from sonar.client import (
     ErrorScore,
     GradientAdded,

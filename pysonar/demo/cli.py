@@ -46,6 +46,7 @@ from pysonar.demo.report import (
 )
 from pysonar.demo.training import RoundRecord, TrainingOptions, TrainingResult, train
 from pysonar.model.optimizer import PreconditionedStep
+from pysonar.rows import write_csv
 from sonar.chain import dev_accounts
 from sonar.client import ModelRepository
 from sonar.errors import SonarError
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace, console: Console, workdir: Path, began: float)
     (workdir / "shards").mkdir()
     shard_files = [workdir / "shards" / f"mine-{i}.csv" for i in range(1, args.mines + 1)]
     for shard, path in zip(split.shards, shard_files):
-        diabetes.write_csv(shard, path)
+        write_csv(shard, path, diabetes.FEATURE_NAMES)
     keys = generate_keypair(args.key_bits, rng=random.Random(args.seed))
     target = args.target_mse or pooled_least_squares_mse(split.shards, split.validation)
     timings["data and keys"] = time.monotonic() - step

@@ -26,10 +26,10 @@ from sklearn.linear_model import LinearRegression
 from web3 import Web3
 
 from pysonar.demo.training import TrainingResult
-from pysonar.diabetes import Shard
 from pysonar.model.error_scale import contract_to_mse
 from pysonar.model.linear_regression import mean_squared_error, plaintext_gradient
 from pysonar.model.optimizer import UpdateRule
+from pysonar.rows import Shard
 from sonar.client import GradientAdded, ModelRepository, Withdrawn
 
 WEI_PER_ETH = 10**18

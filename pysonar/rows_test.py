@@ -1,4 +1,4 @@
-"""Reading a mine's rows: the format the demo writes, and each way a file can be wrong."""
+"""Rows files: what write_csv writes read_csv reads back, and each way a file can be wrong."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mine.errors import ShardError
-from mine.shard import read_shard
 from pysonar import diabetes
+from pysonar.errors import RowsFileError
+from pysonar.rows import read_csv, write_csv
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -21,9 +21,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_reads_exactly_the_rows_the_demo_writes(tmp_path: Path) -> None:
     shard = diabetes.split(diabetes.load(), validation_rows=0, shard_rows=[40], seed=1).shards[0]
     path = tmp_path / "shard.csv"
-    diabetes.write_csv(shard, path)
+    write_csv(shard, path, diabetes.FEATURE_NAMES)
 
-    read = read_shard(path)
+    read = read_csv(path)
 
     np.testing.assert_array_equal(read.features, shard.features)
     np.testing.assert_array_equal(read.targets, shard.targets)
@@ -31,7 +31,7 @@ def test_reads_exactly_the_rows_the_demo_writes(tmp_path: Path) -> None:
 
 
 def test_any_number_of_features_and_blank_lines_are_fine(tmp_path: Path) -> None:
-    read = read_shard(write(tmp_path, "a,b,target\n1,2,3\n\n4.5,-6e-2,7\n"))
+    read = read_csv(write(tmp_path, "a,b,target\n1,2,3\n\n4.5,-6e-2,7\n"))
     np.testing.assert_array_equal(read.features, [[1, 2], [4.5, -0.06]])
     np.testing.assert_array_equal(read.targets, [3, 7])
 
@@ -54,17 +54,17 @@ def test_a_malformed_file_is_refused_naming_the_line(
     tmp_path: Path, text: str, line: int | None, reason: str
 ) -> None:
     path = write(tmp_path, text)
-    with pytest.raises(ShardError) as raised:
-        read_shard(path)
+    with pytest.raises(RowsFileError) as raised:
+        read_csv(path)
     assert raised.value.line == line
     assert reason in raised.value.reason
     assert str(raised.value).startswith(f"{path}, line {line}:" if line else f"{path}:")
 
 
 def test_a_missing_or_binary_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ShardError, match="cannot be read: No such file or directory"):
-        read_shard(tmp_path / "missing.csv")
+    with pytest.raises(RowsFileError, match="cannot be read: No such file or directory"):
+        read_csv(tmp_path / "missing.csv")
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00a,target\n")
-    with pytest.raises(ShardError, match="is not a UTF-8 CSV file"):
-        read_shard(binary)
+    with pytest.raises(RowsFileError, match="is not a UTF-8 CSV file"):
+        read_csv(binary)
