@@ -77,6 +77,7 @@ class Summary:
     pooled_least_squares_mse: float
     stopped_because: str
     rounds: int
+    gradients_submitted: int
     gradients_evaluated: int
     max_plaintext_relative_difference: float
     versions: list[VersionRow]
@@ -147,6 +148,7 @@ def summarise(
         pooled_least_squares_mse=pooled,
         stopped_because=training.stopped_because,
         rounds=len(training.rounds),
+        gradients_submitted=sum(submitted.values()),
         gradients_evaluated=len(reviews),
         max_plaintext_relative_difference=max(differences, default=0.0),
         versions=versions,
@@ -168,7 +170,7 @@ def _versions(
 ) -> list[VersionRow]:
     """Replays the accepted gradients in plaintext beside the encrypted path's errors."""
     features, targets = validation.features, validation.targets
-    plain = {0: np.zeros(features.shape[1] + 1)}
+    plain = {0: np.asarray(training.initial_weights, dtype=np.float64)}
     current = plain[0]
     rows = [
         VersionRow(
@@ -235,6 +237,14 @@ def _gas_by_function(repository: ModelRepository) -> dict[str, int]:
 
 def _signature(entry: Mapping) -> str:
     return f"{entry['name']}({','.join(argument['type'] for argument in entry['inputs'])})"
+
+
+def _unevaluated(summary: Summary) -> str:
+    if summary.gradients_evaluated == summary.gradients_submitted:
+        return ""
+    if summary.stopped_because == "target reached":
+        return " (the others came after the gradient that reached the target, which closed it)"
+    return " (the others were still pending when training stopped)"
 
 
 def write_json(summary: Summary, path: Path) -> None:
@@ -331,8 +341,9 @@ def print_report(console: Console, summary: Summary) -> None:
         f"Final validation MSE {summary.final_mse:,.1f} (encrypted, federated) against "
         f"{summary.pooled_least_squares_mse:,.1f} for least squares on the pooled rows "
         f"(centralised): ratio {ratio:.3f}. Target {summary.target_mse:,.1f}; "
-        f"stopped: {summary.stopped_because}, after {summary.rounds} round(s) and "
-        f"{summary.gradients_evaluated} gradients."
+        f"stopped: {summary.stopped_because}, after {summary.rounds} round(s); "
+        f"{summary.gradients_evaluated} of the {summary.gradients_submitted} gradients "
+        f"submitted were evaluated{_unevaluated(summary)}."
     )
     console.print(
         f"Plaintext replay: largest relative difference of the validation MSE per version "

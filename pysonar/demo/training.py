@@ -52,6 +52,7 @@ class TrainingResult:
 
     initial_mse: float
     target_mse: float
+    initial_weights: np.ndarray
     rounds: list[RoundRecord] = field(default_factory=list)
     stopped_because: str = ""
     paid_wei: int = 0
@@ -74,7 +75,11 @@ def train(
     feature_count: int,
     on_round: ProgressCallback = lambda scientist, record: None,
 ) -> TrainingResult:
-    """Posts a model of zero weights and trains it with the mines until it stops.
+    """Posts a model and trains it with the mines until it stops.
+
+    The model starts as the best constant the data scientist can fit alone: zero feature
+    weights and the mean of its validation targets as the bias. Paying mines for finding
+    the mean would spend most of the bounty on the first gradient of round 0.
 
     Parameters:
         scientist: the data scientist, with its repository, IPFS node, keys and rows.
@@ -83,14 +88,18 @@ def train(
         on_round: called after posting (with None) and after every round.
     """
     began = time.monotonic()
+    initial = np.zeros(feature_count + 1)
+    initial[-1] = float(np.mean(scientist.validation.targets))
     state = scientist.post_model(
-        np.zeros(feature_count + 1),
+        initial,
         bounty=options.bounty_wei,
         target_mse=options.target_mse,
         learning_rate=options.learning_rate,
         weight_bound=options.weight_bound,
     )
-    result = TrainingResult(initial_mse=state.best_mse, target_mse=options.target_mse)
+    result = TrainingResult(
+        initial_mse=state.best_mse, target_mse=options.target_mse, initial_weights=initial
+    )
     on_round(scientist, None)
     while not result.stopped_because:
         round_began = time.monotonic()
