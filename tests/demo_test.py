@@ -186,6 +186,22 @@ def test_the_demo_command_reports_and_leaves_no_process_behind(tmp_path: Path) -
     assert set(summary["timings"]) >= {"chain start", "IPFS start", "mines start", "training"}
 
 
+def test_the_same_seed_gives_the_same_weights_and_payouts(tmp_path: Path) -> None:
+    runs = []
+    for name in ("first", "second"):
+        output = tmp_path / name
+        code, log, _ = run_watched(demo_command("--seed", "3", "--output-dir", str(output)))
+        assert code == EXIT_OK, log
+        runs.append(json.loads((output / "summary.json").read_text()))
+    first, second = runs
+
+    assert first["final_weights"] == second["final_weights"]
+    assert [m["payout_wei"] for m in first["mine_rows"]] == [
+        m["payout_wei"] for m in second["mine_rows"]
+    ]
+    assert first["versions"] == second["versions"]
+
+
 def test_ctrl_c_during_training_stops_every_process(tmp_path: Path) -> None:
     code, output, started = run_watched(
         demo_command("--output-dir", str(tmp_path)), interrupt_after="round 0:"
