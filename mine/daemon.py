@@ -52,6 +52,7 @@ from sonar.client import (
     ModelAdded,
     ModelClosed,
     ModelId,
+    ModelNotOpen,
     ModelRepository,
     ModelState,
     NothingToWithdraw,
@@ -165,7 +166,7 @@ class Mine:
         return f"the chain at {self.repository.w3.provider.endpoint_uri}"  # type: ignore[attr-defined]
 
     def _wait_out(self, seconds: float) -> None:
-        """The retry helper's sleep: records what is awaited, and ends early on stop."""
+        """The retry helper's sleep, ended early (raising Stopping) when asked to stop."""
         if self.stop.wait(seconds):
             raise Stopping
 
@@ -276,6 +277,11 @@ class Mine:
             added = self.repository.add_gradient(model_id, cid_to_digest(cid))
         except GradientAlreadySubmitted:
             # The model moved on while we computed, to a version we had answered already.
+            return
+        except ModelNotOpen:
+            # It closed while we computed (its target was reached): nothing to answer.
+            self.state.mark_closed(model_id)
+            self._log(logging.INFO, "the model closed first", model_id, version, "too-late")
             return
         self.state.record_answer(
             Answer(model_id, added.version, added.gradient_id, cid, added.position.transaction_hash)

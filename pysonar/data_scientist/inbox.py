@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pysonar.errors import InvalidObject
@@ -119,9 +119,7 @@ class GradientInbox:
                 waiting.future = self._executor.submit(self._fetch, waiting.event)
         in_flight = [w.future for w in self._waiting.values() if w.future is not None]
         if in_flight and wait_seconds > 0:
-            done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
-            if done:  # then give the others of the batch the rest of the time
-                wait(in_flight, timeout=max(wait_seconds - (self._clock() - now), 0))
+            wait(in_flight, timeout=wait_seconds)
         finished: list[Fetched] = []
         for gradient_id, waiting in list(self._waiting.items()):
             future = waiting.future

@@ -130,13 +130,18 @@ class _Decision:
 
     event: GradientAdded
     error: ErrorScore
+    computed_against: int
     improved: tuple[np.ndarray, EncryptedModel] | None = None
     rejected: str | None = None
 
 
 @dataclass(frozen=True)
 class GradientReview:
-    """What the data scientist decided about one gradient, as recorded on the contract."""
+    """What the data scientist decided about one gradient, as recorded on the contract.
+
+    `computed_against` is the model version the gradient object names (the version the
+    contract recorded for a refused one); `version` the model's version after it.
+    """
 
     gradient_id: int
     submitter: str
@@ -183,8 +188,6 @@ class DataScientist:
         self.update_rule = update_rule
         self.fetch_timeout = fetch_timeout
         self.state: TrainingState | None = None
-        self.gas_used = 0
-        """Gas of the evaluation transactions sent so far."""
         self.received = 0
         """Gradients submitted for the model so far."""
         self._events = repository.events(next_block=repository.w3.eth.block_number)
@@ -448,7 +451,7 @@ class DataScientist:
                 )
                 error = mse_to_contract(self.validation_mse(candidate))
                 if error >= best:
-                    decisions.append(_Decision(item.event, best))
+                    decisions.append(_Decision(item.event, best, gradient.model_version))
                     continue
                 encrypted = encrypt_model(
                     candidate,
@@ -467,10 +470,16 @@ class DataScientist:
                     digest_to_cid(item.event.gradient),
                     refused,
                 )
-                decisions.append(_Decision(item.event, best, rejected=str(refused)))
+                decisions.append(
+                    _Decision(item.event, best, item.event.version, rejected=str(refused))
+                )
                 continue
             weights, best, version = candidate, error, version + 1
-            decisions.append(_Decision(item.event, error, improved=(candidate, encrypted)))
+            decisions.append(
+                _Decision(
+                    item.event, error, gradient.model_version, improved=(candidate, encrypted)
+                )
+            )
             if error <= state.target_error:
                 break  # the model closes: the contract takes nothing after this one
         return decisions
@@ -514,7 +523,7 @@ class DataScientist:
                     gradient_id=decision.event.gradient_id,
                     submitter=decision.event.submitter,
                     gradient_cid=digest_to_cid(decision.event.gradient),
-                    computed_against=decision.event.version,
+                    computed_against=decision.computed_against,
                     error=decision.error,
                     improved=decision.improved is not None,
                     payout=evaluated.payout,
@@ -527,7 +536,6 @@ class DataScientist:
         if batch.closed is not None:
             reviews[-1] = replace(reviews[-1], closed=True)
         self.state = replace(state, current=latest, versions=MappingProxyType(versions))
-        self.gas_used += batch.gas_used
         return reviews
 
     def _start_precomputing(self, factor_count: int) -> None:
