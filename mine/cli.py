@@ -44,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise Stopping
 
     # Set explicitly: a shell starts background jobs with SIGINT ignored.
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     status: StatusFile | None = None
     try:
         config = MineConfig.from_args(argv)
@@ -91,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if status is not None:
             status.update(state="failed", last=f"{type(error).__name__}: {error}")
         return EXIT_FAILED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if status is not None:
         status.update(state="stopped")
     logger.info("mine stopped", extra={"event": "stopped"})

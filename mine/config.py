@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from mine.errors import ConfigError
 from pysonar.crypto.keys import SUPPORTED_KEY_BITS, TRUSTED_KEY_BITS
-from sonar.chain.genesis import CONTRACT_ADDRESS
+from sonar.address import CONTRACT_ADDRESS
 
 ENV_PREFIX = "MINE_"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from mine.config import MineConfig, ipfs_multiaddr
 from mine.errors import ConfigError
-from sonar.chain import CONTRACT_ADDRESS, dev_accounts
+from sonar.address import CONTRACT_ADDRESS
 
 REQUIRED = {
     "MINE_RPC_URL": "http://127.0.0.1:8545",
@@ -84,14 +85,16 @@ def config_with_key(tmp_path: Path, text: str, mode: int) -> MineConfig:
     return MineConfig.from_args(["--key-file", str(key_file)], REQUIRED)
 
 
+KEY = "0x" + "11" * 32  # a key for tests only, like anvil's well-known development keys
+
+
 def test_the_account_comes_from_a_private_key_file(tmp_path: Path) -> None:
-    account = dev_accounts()[3]  # a well-known development key
-    config = config_with_key(tmp_path, account.private_key + "\n", 0o600)
-    assert config.account().address == account.address
+    config = config_with_key(tmp_path, KEY + "\n", 0o600)
+    assert config.account().address == Account.from_key(KEY).address
 
 
 def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
-    config = config_with_key(tmp_path, dev_accounts()[3].private_key, 0o644)
+    config = config_with_key(tmp_path, KEY, 0o644)
     with pytest.raises(ConfigError, match="can be read by others .* chmod 600"):
         config.account()
 

@@ -68,7 +68,7 @@ def test_a_process_never_ready_times_out_and_stop_kills_it_even_if_it_ignores_si
         process.wait_ready(port_from, timeout=1.0)
     assert raised.value.reason == "was not ready within 1 s"
     assert "still initialising" in raised.value.log_tail
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 10, "the timeout was not kept"
     code = process.stop(timeout=0.5)
     assert code == -9
     assert pid_is_gone(process.pid)
@@ -94,8 +94,9 @@ def test_stop_all_stops_many_processes_within_one_shared_deadline(tmp_path: Path
     for process in processes:
         process.wait_ready(lambda log: "up" in log or None, timeout=10)
     began = time.monotonic()
-    stop_all(processes, timeout=0.5)
-    assert time.monotonic() - began < 2.0, "the deadline is shared, not 0.5 s each"
+    stop_all(processes, timeout=2.0)
+    # One after another: 4 x 2 s. Shared: about 2 s, with room for a loaded machine.
+    assert time.monotonic() - began < 6.0, "the deadline is shared, not 2 s each"
     assert all(pid_is_gone(p.pid) for p in processes)
 
 

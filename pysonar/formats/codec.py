@@ -49,7 +49,7 @@ from pysonar.formats.strict_json import (
 )
 from pysonar.model.encrypted_model import MAX_MODEL_VERSION, EncryptedModel
 from pysonar.model.gradient import MAX_ROW_COUNT, EncryptedGradient
-from sonar.client.types import ModelId
+from sonar.units import ModelId
 
 MODEL_FORMAT = "hydrogen.encrypted-linear-model"
 GRADIENT_FORMAT = "hydrogen.encrypted-gradient"

@@ -44,7 +44,7 @@ from pysonar.model.gradient import (
     ShardStatistics,
     encrypted_gradient,
 )
-from sonar.client.types import ModelId
+from sonar.units import ModelId
 
 MODEL_ID = ModelId(9)
 TEST_KEYS = (1024,)

@@ -19,7 +19,7 @@ from pysonar.model.aggregation import (
 from pysonar.model.encrypted_model import EncryptedModel, encrypt_model
 from pysonar.model.gradient import EncryptedGradient, ShardStatistics, encrypted_gradient
 from pysonar.model.linear_regression import plaintext_gradient
-from sonar.client.types import ModelId
+from sonar.units import ModelId
 
 MODEL_ID = ModelId(4)
 

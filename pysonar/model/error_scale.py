@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from pysonar.errors import ErrorScaleError
 from pysonar.formats.strict_json import is_integer
-from sonar.client.types import ErrorScore
+from sonar.units import ErrorScore
 
 ERROR_SCALE = 10**6
 UINT64_MAX = 2**64 - 1

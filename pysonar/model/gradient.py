@@ -35,7 +35,7 @@ from pysonar.errors import OverflowRiskError, ShapeMismatch
 from pysonar.formats.strict_json import SAFE_INTEGER_MAX, is_integer
 from pysonar.model.encrypted_model import EncryptedModel
 from pysonar.model.linear_regression import add_bias_column, as_targets
-from sonar.client.types import ModelId
+from sonar.units import ModelId
 
 # Resolution of the encoded statistics below their largest entry: the error this adds to
 # the gradient is about 2**-65 of max|A| * max|w|, far below float64 rounding of A w.

@@ -24,7 +24,7 @@ from pysonar.model.gradient import (
     row_bounds,
 )
 from pysonar.model.linear_regression import plaintext_gradient
-from sonar.client.types import ModelId
+from sonar.units import ModelId
 
 MODEL_ID = ModelId(7)
 BOUND = 2.0**20

@@ -12,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eth_utils import keccak, to_canonical_address, to_checksum_address
+from eth_utils import to_canonical_address, to_checksum_address
 
+from sonar.address import CONTRACT_ADDRESS
 from sonar.artifacts import ContractArtifact, load_contract
 from sonar.chain.accounts import DEV_BALANCE_WEI, dev_accounts
 from sonar.errors import GenesisError
 
 CHAIN_ID = 31337
 GAS_LIMIT = 30_000_000
-# Derived from a name, not from any key and nonce, so that no account can ever deploy
-# something else there.
-CONTRACT_ADDRESS = to_checksum_address(keccak(text="hydrogen.sonar.ModelRepository")[-20:])
 
 
 def model_repository() -> ContractArtifact:

@@ -10,8 +10,8 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
+from sonar.address import CONTRACT_ADDRESS
 from sonar.artifacts import ContractArtifact, load_contract
-from sonar.chain.genesis import CONTRACT_ADDRESS
 from sonar.client.errors import RevertDecoder, SonarError, TransactionReverted
 from sonar.client.events import EventCursor, EventDecoder
 from sonar.client.types import (

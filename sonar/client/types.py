@@ -1,22 +1,12 @@
-"""Units and records of the ModelRepository client: what views and events return."""
+"""Records of the ModelRepository client, what views and events return, and its units."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NewType
 
-Wei = NewType("Wei", int)
-ModelId = NewType("ModelId", int)
-"""The contract's id of a model: 0, 1, ... in the order models were posted."""
-GradientId = NewType("GradientId", int)
-"""The contract's id of a gradient: model id, version and submitter packed (see gradient_id_of)."""
-ErrorScore = NewType("ErrorScore", int)
-"""A model's error as the contract stores it: a uint64 on a scale the clients agree on.
-
-PySonar's scale is round(MSE * 10**6) (`pysonar.model.error_scale`). Lower is better."""
-CidDigest = NewType("CidDigest", bytes)
-"""The 32-byte sha256 digest of a CIDv0, which is what the contract stores."""
+# The units are defined once, in sonar.units; the client re-exports them with its records.
+from sonar.units import CidDigest, ErrorScore, GradientId, ModelId, Wei
 
 
 class GradientStatus(IntEnum):

@@ -1,4 +1,4 @@
-"""Fixtures for sonar's tests: the chains (see sonar.chain.fixtures), a rich account."""
+"""Fixtures for the client's tests: the chains (see sonar.chain.fixtures), a rich account."""
 
 from __future__ import annotations
 
