@@ -45,6 +45,7 @@ from pysonar.demo.report import (
     write_json,
 )
 from pysonar.demo.training import RoundRecord, TrainingOptions, TrainingResult, train
+from pysonar.errors import PySonarError
 from pysonar.model.optimizer import PreconditionedStep
 from pysonar.rows import write_csv
 from sonar.chain import dev_accounts
@@ -115,10 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hydrogen-demo-"))
     try:
         summary = run(args, console, workdir, began)
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        summary_path, plot_path = args.output_dir / "summary.json", args.output_dir / "demo.png"
+        write_json(summary, summary_path)
+        plot(summary, plot_path)
+        print_report(console, summary)
+        console.print(f"Plot: {plot_path}\nSummary: {summary_path}")
+        return EXIT_OK
     except KeyboardInterrupt:
         console.print("Interrupted: every process was stopped.")
         return EXIT_INTERRUPTED
-    except SonarError as error:  # a component did not start, or the chain refused a call
+    except (SonarError, PySonarError) as error:  # a component did not start, or a call failed
         console.print(f"[red]error:[/] {error}")
         return EXIT_FAILED
     finally:
@@ -126,13 +134,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"Logs, keys and state kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    summary_path, plot_path = args.output_dir / "summary.json", args.output_dir / "demo.png"
-    write_json(summary, summary_path)
-    plot(summary, plot_path)
-    print_report(console, summary)
-    console.print(f"Plot: {plot_path}\nSummary: {summary_path}")
-    return EXIT_OK
 
 
 def run(args: argparse.Namespace, console: Console, workdir: Path, began: float) -> Summary:
