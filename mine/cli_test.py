@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from mine.cli import EXIT_FAILED, EXIT_STOPPED, main
 from pysonar import diabetes
 from pysonar.rows import write_csv
 from sonar.chain import dev_accounts
+from sonar.supervisor import python_environment
 
 
 def closed_port() -> int:
@@ -45,10 +45,7 @@ def arguments(tmp_path: Path) -> list[str]:
 def test_it_waits_for_an_unreachable_chain_and_stops_at_once_when_asked(
     tmp_path: Path, arguments: list[str], stop: signal.Signals
 ) -> None:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
-    }
+    environment = python_environment()
     status_path = tmp_path / "state" / "status.json"
     with subprocess.Popen(
         [sys.executable, "-m", "mine", *arguments],
@@ -96,10 +93,7 @@ def test_a_mine_loads_neither_scikit_learn_nor_the_demo() -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
-        },
+        env=python_environment(),
     ).stdout
     for heavy in ("sklearn", "scipy", "matplotlib", "rich", "pysonar.demo", "pysonar.diabetes"):
         assert f"'{heavy}'" not in loaded, f"the mine imports {heavy}"

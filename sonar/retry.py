@@ -109,8 +109,6 @@ def retry_call(
         assert state.outcome is not None and state.next_action is not None
         error = state.outcome.exception()
         assert error is not None
-        if on_wait is not None:
-            on_wait(error, state.next_action.sleep)
         if waiting_for is None:
             logger.debug(
                 "try %d failed, retrying in %.2f s: %r",
@@ -127,6 +125,9 @@ def retry_call(
                 state.attempt_number + 1,
                 state.next_action.sleep,
             )
+        # After the log line: whoever on_wait tells that we wait can find it logged.
+        if on_wait is not None:
+            on_wait(error, state.next_action.sleep)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -259,3 +260,11 @@ def _parent_death_signal() -> Callable[[], None] | None:
         prctl(pr_set_pdeathsig, term, 0, 0, 0)
 
     return set_parent_death_signal
+
+
+def python_environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a Python child: PYTHONPATH set to this interpreter's
+    import path (absolute: the child may run elsewhere), so that the child imports what
+    this process can, whether that is a test's sandbox or a pex; plus `extra` variables."""
+    path = os.pathsep.join(os.path.abspath(entry or os.curdir) for entry in sys.path)
+    return {**os.environ, "PYTHONPATH": path, **extra}

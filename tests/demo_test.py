@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import signal
 import subprocess
@@ -34,6 +33,7 @@ from pysonar.model.optimizer import PreconditionedStep
 from pysonar.rows import write_csv
 from sonar.chain import dev_accounts
 from sonar.client import GradientAdded, ModelRepository
+from sonar.supervisor import python_environment
 
 ETH = 10**18
 
@@ -131,11 +131,7 @@ def run_watched(
 ) -> tuple[int, str, set[int]]:
     """Runs the demo, recording every process it starts; returns its exit code, its output
     and those processes' pids. With `interrupt_after`, sends SIGINT once that is printed."""
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
-        **(env or {}),
-    }
+    environment = python_environment(**(env or {}))
     seen: set[int] = set()
     output: list[str] = []
     with subprocess.Popen(

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from pysonar.demo import cli as demo_cli
+from sonar.supervisor import python_environment
 
 GOAL_SECONDS = 60.0
 GOAL_BYTES = 4 * 2**30
@@ -46,10 +47,7 @@ def kind_of(process: psutil.Process) -> str:
 
 def measure(arguments: list[str]) -> dict[str, object]:
     """Runs the demo once; returns its wall time, peak memory and its own summary."""
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
-    }
+    environment = python_environment()
     with tempfile.TemporaryDirectory(prefix="hydrogen-demo-benchmark-") as output:
         # -P: not the working directory first on the path (it may be a checkout).
         command = [

@@ -16,7 +16,6 @@ its log.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from types import TracebackType
 from pysonar.ipfs import IpfsNode, LocalIpfsNodes, NodeSpec, start_host
 from sonar.chain import AnvilChain, DevAccount, dev_accounts
 from sonar.chain.accounts import DEV_BALANCE_WEI
-from sonar.supervisor import SupervisedProcess, stop_all
+from sonar.supervisor import SupervisedProcess, python_environment, stop_all
 
 DATA_SCIENTIST_NODE = "data-scientist"
 MINE_READY_TIMEOUT = 60.0
@@ -233,13 +232,8 @@ def _spawn(name: str, argv: Sequence[str], log_path: Path) -> SupervisedProcess:
         name,
         argv,
         log_path=log_path,
-        # This interpreter's path (a test's or a pex's), and a directory of its own.
-        # (absolute: a relative entry would point into the mine's own directory).
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
-        },
-        cwd=log_path.parent,
+        env=python_environment(),
+        cwd=log_path.parent,  # a directory of its own
     )
 
 
