@@ -71,6 +71,11 @@ class Layout:
         return self.state_dir / "node"
 
     @property
+    def node_bin(self) -> Path:
+        """A directory holding only `node`: what tests get as their PATH (see pants.toml)."""
+        return self.node_dir / "bin"
+
+    @property
     def stamp(self) -> Path:
         return self.state_dir / "stamp.json"
 
@@ -295,6 +300,25 @@ def build_pex(layout: Layout, pin: PexPin) -> None:
     os.replace(partial, target)
 
 
+def link_node(layout: Layout) -> None:
+    """Points `.bootstrap/node/bin/node` at the node found on PATH, once.
+
+    Tests get this directory as their PATH instead of the caller's: a PATH that differs
+    between two runs (a pyenv shim, an activated venv, an IDE) would otherwise invalidate
+    every cached test result.
+    """
+    link = layout.node_bin / "node"
+    if link.is_symlink() and link.exists():
+        return
+    found = shutil.which("node")
+    if found is None:
+        check_node()  # raises, naming what is missing
+        return
+    layout.node_bin.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(Path(found).resolve())
+
+
 def install_node_tools(layout: Layout) -> None:
     check_node()
     shutil.rmtree(layout.node_dir, ignore_errors=True)
@@ -322,6 +346,7 @@ def install_node_tools(layout: Layout) -> None:
     anvil = modules / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
     if not os.access(anvil, os.X_OK):
         raise BootstrapError(f"npm ci finished but {anvil} is missing or not executable")
+    link_node(layout)
 
 
 Builder = Callable[[Layout, PexPin], None]
@@ -379,6 +404,7 @@ def prepare(layout: Layout, builders: dict[str, tuple[str, Builder]] = BUILDERS)
     if stale_components(layout, pin):
         bootstrap(layout, pin, builders)
     verify_pex(layout.pex(pin), pin)
+    link_node(layout)  # for a node_modules installed before the link existed
 
 
 REPO = Layout(Path(__file__).resolve().parent.parent)

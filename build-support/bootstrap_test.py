@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import bootstrap
 from bootstrap import BootstrapError, Layout, PexPin
@@ -147,3 +148,39 @@ def test_missing_python39_is_named_with_how_to_install_it(
 
     with pytest.raises(BootstrapError, match=r"Python 3.9 is required .* `pyenv install 3.9`"):
         bootstrap.find_python39()
+
+
+def test_node_is_linked_where_the_tests_path_points(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    node = tmp_path / "somewhere" / "node"
+    node.parent.mkdir()
+    node.write_text("#!/bin/sh\n")
+    node.chmod(0o755)
+    monkeypatch.setenv("PATH", str(node.parent))
+
+    bootstrap.link_node(layout)
+
+    link = layout.node_bin / "node"
+    assert link.is_symlink() and link.resolve() == node.resolve()
+    assert list(layout.node_bin.iterdir()) == [link], "nothing but node"
+    monkeypatch.setenv("PATH", str(tmp_path))  # a later caller's PATH changes nothing
+    bootstrap.link_node(layout)
+    assert link.resolve() == node.resolve()
+
+
+def test_nothing_pants_runs_sees_the_callers_path() -> None:
+    # The caller's PATH differs from run to run (the first ./pants goes through a pyenv
+    # shim, which prepends its interpreter's directory): in a process's environment it
+    # would invalidate every cached test result, so the second run would run everything
+    # again. .ci/run checks the effect: a second run, with another PATH, is memoized.
+    config = tomllib.loads(REPO.pants_toml.read_text())
+    test_path = [v for v in config["test"]["extra_env_vars"] if v.split("=")[0] == "PATH"]
+    assert test_path == ["PATH=%(bootstrap_dir)s/node/bin:/usr/bin:/bin"]
+    assert config["pex"]["executable_search_paths"] == [
+        "%(bootstrap_dir)s/node/bin",
+        "/usr/bin",
+        "/bin",
+    ]
+    assert "<PATH>" not in config["python-bootstrap"]["search_path"]
+    assert REPO.node_bin == REPO.state_dir / "node" / "bin"
