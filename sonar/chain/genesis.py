@@ -10,6 +10,7 @@ empty either way (checked by a test, and by `genesis_allocation` for immutables)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from eth_utils import to_canonical_address, to_checksum_address
@@ -92,3 +93,13 @@ def eth_tester_genesis_state(
         }
         for address, state in genesis_allocation(artifact, extra_balances).items()
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Writes the geth-style genesis with ModelRepository to the path given (for images)."""
+    import json
+    import sys
+
+    (path,) = sys.argv[1:] if argv is None else argv
+    Path(path).write_text(json.dumps(geth_genesis(model_repository()), indent=2, sort_keys=True))
+    return 0
