@@ -5,3 +5,5 @@ restarts (SQLite); `mine.config` its settings;
 `mine.status` and `mine.structured_log` what it tells operators. It builds on `pysonar`
 (the encrypted model, gradient and formats, IPFS) and `sonar` (the contract client).
 """
+
+__version__ = "0.1.0"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mine.cli import EXIT_FAILED, EXIT_STOPPED, main
+from mine.cli import EXIT_FAILED, EXIT_STOPPED, check_health, main
+from mine.status import Status, StatusFile
 from pysonar import diabetes
 from pysonar.rows import write_csv
 from sonar.chain import dev_accounts
@@ -97,3 +98,22 @@ def test_a_mine_loads_neither_scikit_learn_nor_the_demo() -> None:
     ).stdout
     for heavy in ("sklearn", "scipy", "matplotlib", "rich", "pysonar.demo", "pysonar.diabetes"):
         assert f"'{heavy}'" not in loaded, f"the mine imports {heavy}"
+
+
+def test_it_prints_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == EXIT_STOPPED
+    assert capsys.readouterr().out == "mine 0.1.0 (Hydrogen)\n"
+
+
+def test_the_healthcheck_reads_the_status_a_running_mine_keeps_fresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = StatusFile(tmp_path / "status.json", Status(state="running", mine="0xmine"))
+    assert main(["--check-health", "--state-dir", str(tmp_path)]) == EXIT_FAILED  # none yet
+    status.update()
+    assert main(["--check-health", "--state-dir", str(tmp_path)]) == EXIT_STOPPED
+    later = time.time() + 60
+    assert check_health(["--state-dir", str(tmp_path)], now=later) == EXIT_FAILED
+    status.update(state="failed")
+    assert main(["--check-health", "--state-dir", str(tmp_path)]) == EXIT_FAILED
+    assert "failed, status" in capsys.readouterr().err

@@ -2,6 +2,9 @@
 // HTTP API and swarm listener, all offline (no bootstrap peers, discovery, DHT or preload).
 //
 //   node ipfs_host.mjs <config.json>
+//   node ipfs_host.mjs --env      one node configured by environment variables (a container):
+//                                 IPFS_REPO, IPFS_API and IPFS_SWARM (multiaddrs to listen on),
+//                                 IPFS_PEERS (comma-separated swarm multiaddrs), IPFS_NODE_MODULES
 //
 // config.json: {
 //   "node_modules": "/abs/path/to/node_modules",      where ipfs-core and ipfs-http-server are
@@ -21,7 +24,23 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
-const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+function configFromEnvironment (env) {
+  return {
+    node_modules: env.IPFS_NODE_MODULES ?? '/app/node_modules',
+    redial_seconds: Number(env.IPFS_REDIAL_SECONDS ?? 2),
+    nodes: [{
+      name: env.IPFS_NAME ?? 'ipfs',
+      repo: env.IPFS_REPO ?? '/var/lib/ipfs',
+      api: env.IPFS_API ?? '/ip4/0.0.0.0/tcp/5001',
+      swarm: env.IPFS_SWARM ?? '/ip4/0.0.0.0/tcp/4001',
+      peers: (env.IPFS_PEERS ?? '').split(',').map(peer => peer.trim()).filter(Boolean)
+    }]
+  }
+}
+
+const config = process.argv[2] === '--env'
+  ? configFromEnvironment(process.env)
+  : JSON.parse(readFileSync(process.argv[2], 'utf8'))
 
 /** Imports an ESM-only package from the configured node_modules by its "import" export. */
 async function importPackage (name) {

@@ -1,0 +1,172 @@
+"""The four images, loaded into a real container engine and run.
+
+The archives are the build's own (`runtime_package_dependencies` in BUILD). The engine is
+whatever DOCKER_HOST names (Docker Engine, or Podman's Docker API); without one every test
+skips, saying how to start one, unless HYDROGEN_REQUIRE_DOCKER=1 (as `.ci/run` sets), which
+makes a missing engine a failure. Every container is removed, and every image, when the
+tests end, whatever their outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker.models.containers import Container
+from web3 import Web3
+
+from pysonar.ipfs import IpfsClient
+from sonar.address import CONTRACT_ADDRESS
+from sonar.chain.genesis import model_repository
+
+HOW_TO_START = (
+    "no container engine at DOCKER_HOST={host!r} ({error}). Start one, e.g. Debian's "
+    "docker.io as root: dockerd --host unix:///run/hydrogen-docker.sock "
+    "--data-root /var/lib/hydrogen-docker --exec-root /run/hydrogen-docker-exec "
+    "--pidfile /run/hydrogen-docker.pid & export DOCKER_HOST=unix:///run/hydrogen-docker.sock"
+)
+IMAGES = {
+    "sonar": "hydrogen/sonar:0.1.0",
+    "ipfs": "hydrogen/ipfs:0.1.0",
+    "mine": "hydrogen/mine:0.1.0",
+    "pysonar": "hydrogen/pysonar:0.1.0",
+}
+LABEL = "io.hydrogen.test=images_test"
+
+
+def archive_of(name: str) -> Path:
+    (path,) = Path.cwd().glob(f"images.{name}/{name}.tar")
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[docker.DockerClient]:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.DockerClient(base_url=host, timeout=300)
+        client.ping()
+    except Exception as error:  # any failure to reach the engine means the same here
+        message = HOW_TO_START.format(host=host, error=error)
+        if os.environ.get("HYDROGEN_REQUIRE_DOCKER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield client
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        container.remove(force=True)
+    for reference in IMAGES.values():
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(reference, force=True)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def loaded(engine: docker.DockerClient) -> dict[str, str]:
+    """Loads every archive; returns each image's ID as the engine reports it."""
+    ids = {}
+    for name, reference in IMAGES.items():
+        (image,) = engine.images.load(archive_of(name).read_bytes())
+        assert reference in image.tags
+        ids[name] = image.id
+    return ids
+
+
+def run(engine: docker.DockerClient, name: str, **options: object) -> Container:
+    return engine.containers.run(
+        IMAGES[name], detach=True, labels={"io.hydrogen.test": "images_test"}, **options
+    )
+
+
+def published_port(container: Container, port: str) -> int:
+    container.reload()
+    return int(container.ports[port][0]["HostPort"])
+
+
+def wait_healthy(container: Container, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        health = container.attrs["State"].get("Health", {}).get("Status")
+        if health == "healthy":
+            return
+        if container.status == "exited":
+            raise AssertionError(f"{container.name} exited:\n{container.logs().decode()}")
+        time.sleep(0.5)
+    raise AssertionError(
+        f"{container.name} not healthy in {timeout} s:\n{container.logs().decode()}"
+    )
+
+
+def test_each_image_loads_with_its_tag_and_the_id_its_archive_names(
+    loaded: dict[str, str],
+) -> None:
+    for name, image_id in loaded.items():
+        with tarfile.open(archive_of(name)) as archive:
+            manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        assert image_id == "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
+
+
+def test_sonar_serves_the_chain_with_the_contract_at_its_address(
+    engine: docker.DockerClient, loaded: dict[str, str]
+) -> None:
+    container = run(engine, "sonar", ports={"8545/tcp": ("127.0.0.1", None)})
+    wait_healthy(container)
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{published_port(container, '8545/tcp')}"))
+
+    assert w3.eth.chain_id == 31337
+    assert w3.eth.get_code(CONTRACT_ADDRESS).to_0x_hex() == model_repository().deployed_bytecode
+    container.reload()
+    assert container.attrs["Config"]["User"] == "65532:65532"
+
+
+def test_ipfs_adds_and_cats_an_object(engine: docker.DockerClient, loaded: dict[str, str]) -> None:
+    container = run(engine, "ipfs", ports={"5001/tcp": ("127.0.0.1", None)})
+    wait_healthy(container)
+    api = f"/ip4/127.0.0.1/tcp/{published_port(container, '5001/tcp')}/http"
+    with IpfsClient(api) as client:
+        cid = client.add(b"kept by the container's node")
+        assert client.cat(cid, timeout=10, max_bytes=100) == b"kept by the container's node"
+        assert client.identity().addresses, "it listens on its swarm port"
+
+
+def test_the_mine_prints_its_version_and_names_what_is_missing(
+    engine: docker.DockerClient, loaded: dict[str, str]
+) -> None:
+    version = engine.containers.run(IMAGES["mine"], ["--version"], remove=True)
+    assert version == b"mine 0.1.0 (Hydrogen)\n"
+
+    container = run(engine, "mine")
+    assert container.wait(timeout=120)["StatusCode"] == 1
+    assert b"mine: missing --rpc-url (or MINE_RPC_URL)" in container.logs(stdout=False, stderr=True)
+
+
+def test_jupyter_answers_on_8888_and_serves_the_pysonar_kernel(
+    engine: docker.DockerClient, loaded: dict[str, str]
+) -> None:
+    container = run(
+        engine,
+        "pysonar",
+        ports={"8888/tcp": ("127.0.0.1", None)},
+        environment={"JUPYTER_TOKEN": "images-test"},
+    )
+    wait_healthy(container)
+    base = f"http://127.0.0.1:{published_port(container, '8888/tcp')}"
+    with urllib.request.urlopen(f"{base}/api", timeout=10) as response:
+        assert "version" in json.load(response)
+    request = urllib.request.Request(
+        f"{base}/api/kernelspecs", headers={"Authorization": "token images-test"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        specs = json.load(response)
+    assert specs["default"] == "python3"
+    assert specs["kernelspecs"]["python3"]["spec"]["env"] == {"PEX_MODULE": "ipykernel_launcher"}
+    with pytest.raises(urllib.error.HTTPError) as refused:  # no token, no access
+        urllib.request.urlopen(f"{base}/api/kernelspecs", timeout=10)
+    assert refused.value.code == 403
