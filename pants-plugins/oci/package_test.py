@@ -214,3 +214,17 @@ def test_an_image_the_lock_does_not_know_is_refused_with_how_to_add_it(mirror: P
     message = str(raised.value)
     assert "has no image 'nothing-of-that-name'" in message
     assert "images/debian-packages.toml" in message
+
+
+def test_changing_the_app_rebuilds_only_the_app_layer(mirror: Path) -> None:
+    rule_runner = make_rule_runner(mirror)
+    before, _ = build(rule_runner)
+    rule_runner.write_files({"img/hello.txt": "hello from the next version of the app\n"})
+    after, _ = build(rule_runner)
+
+    def layers(archive: bytes) -> list[str]:
+        return json.loads(files_of(archive)["manifest.json"])[0]["Layers"]
+
+    system, node, app = layers(before)
+    assert layers(after)[:2] == [system, node], "the packages' and node layers keep their digests"
+    assert layers(after)[2] != app

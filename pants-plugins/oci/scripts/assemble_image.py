@@ -275,6 +275,11 @@ def _entry_of(item: Path, path: str) -> Entry:
 # --- the app -------------------------------------------------------------------------------
 
 
+def _build_only(item: Path) -> bool:
+    """C headers that wheels ship for building against them: nothing at run time reads them."""
+    return item.suffix in (".h", ".hpp") and ".deps" in item.parts
+
+
 def app_layer(app: Path, *, app_root: str, strip_prefix: str, writable: list[str]) -> Layer:
     """The app's files under `app_root` (those under `strip_prefix` relative to it), and the
     directories it writes to, owned by nonroot."""
@@ -282,7 +287,7 @@ def app_layer(app: Path, *, app_root: str, strip_prefix: str, writable: list[str
     prefix = strip_prefix.strip("/") + "/" if strip_prefix.strip("/") else ""
     if app.is_dir():
         for item in _walk(app):
-            if item == app or "__pycache__" in item.parts:
+            if item == app or "__pycache__" in item.parts or _build_only(item):
                 continue
             relative = item.relative_to(app).as_posix()
             if prefix and (relative + "/").startswith(prefix):

@@ -229,6 +229,9 @@ def test_app_files_under_the_images_directory_land_at_the_working_directory(
     (app / "pysonar" / "ipfs" / "host.mjs").write_text("//")
     (app / "pysonar" / "ipfs" / "__pycache__").mkdir()
     (app / "pysonar" / "ipfs" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    headers = app / "images" / "sonar" / "lab" / ".deps" / "numpy.whl" / "numpy" / "include"
+    headers.mkdir(parents=True)
+    (headers / "ndarrayobject.h").write_text("/* for compilers */")
 
     layer = assembler.app_layer(
         app, app_root="app", strip_prefix="images/sonar", writable=["var/lib/mine"]
@@ -237,4 +240,5 @@ def test_app_files_under_the_images_directory_land_at_the_working_directory(
     assert "app/genesis.json" in layer.entries
     assert "app/pysonar/ipfs/host.mjs" in layer.entries
     assert not any("__pycache__" in path for path in layer.entries)
+    assert not any(path.endswith(".h") for path in layer.entries), "no C headers"
     assert layer.entries["var/lib/mine"].owner == 65532
