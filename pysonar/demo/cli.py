@@ -27,10 +27,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from web3 import Web3
 
 from pysonar import diabetes
 from pysonar.crypto.keys import SUPPORTED_KEY_BITS, generate_keypair
@@ -55,10 +57,17 @@ from sonar.errors import SonarError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-WEI_PER_ETH = 10**18
 VALIDATION_ROWS = 82
 WEIGHT_BOUND = 2.0**20
 WITHDRAWAL_TIMEOUT = 30.0
+
+
+def _wei(ether: str) -> int:
+    """An amount given in ETH, in wei, converted exactly (no float in between)."""
+    try:
+        return Web3.to_wei(Decimal(ether), "ether")
+    except (InvalidOperation, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"{ether!r} is not an amount of ETH") from error
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -68,7 +77,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "local chain and IPFS network, and are paid from its bounty.",
     )
     parser.add_argument("--mines", type=int, default=10, help="data owners (default 10)")
-    parser.add_argument("--bounty", type=float, default=10.0, help="in ETH (default 10)")
+    parser.add_argument(
+        "--bounty",
+        dest="bounty_wei",
+        type=_wei,
+        default=_wei("10"),
+        metavar="ETH",
+        help="(default 10)",
+    )
     parser.add_argument(
         "--target-mse",
         type=float,
@@ -169,7 +185,7 @@ def run(args: argparse.Namespace, console: Console, workdir: Path, began: float)
             split.validation.features, learning_rate=args.learning_rate, damping=args.damping
         )
         options = TrainingOptions(
-            bounty_wei=int(args.bounty * WEI_PER_ETH),
+            bounty_wei=args.bounty_wei,
             target_mse=target,
             learning_rate=args.learning_rate,
             weight_bound=WEIGHT_BOUND,
