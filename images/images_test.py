@@ -3,79 +3,46 @@
 The archives are the build's own (`runtime_package_dependencies` in BUILD). The engine is
 whatever DOCKER_HOST names (Docker Engine, or Podman's Docker API); without one every test
 skips, saying how to start one, unless HYDROGEN_REQUIRE_DOCKER=1 (as `.ci/run` sets), which
-makes a missing engine a failure. Every container is removed, and every image, when the
-tests end, whatever their outcome.
+makes a missing engine a failure. Every container is removed when the tests end, whatever their
+outcome; the images stay loaded (see `images.engine.load_images`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 from docker.models.containers import Container
 from web3 import Web3
 
+from images.engine import IMAGES, archive_of, connect_or_skip, load_images
 from pysonar.ipfs import IpfsClient
 from sonar.address import CONTRACT_ADDRESS
+from sonar.chain import dev_accounts
+from sonar.chain.accounts import DEV_BALANCE_WEI
 from sonar.chain.genesis import model_repository
+from sonar.client import ModelRepository
 
-HOW_TO_START = (
-    "no container engine at DOCKER_HOST={host!r} ({error}). Start one, e.g. Debian's "
-    "docker.io as root: dockerd --host unix:///run/hydrogen-docker.sock "
-    "--data-root /var/lib/hydrogen-docker --exec-root /run/hydrogen-docker-exec "
-    "--pidfile /run/hydrogen-docker.pid & export DOCKER_HOST=unix:///run/hydrogen-docker.sock"
-)
-IMAGES = {
-    "sonar": "hydrogen/sonar:0.1.0",
-    "ipfs": "hydrogen/ipfs:0.1.0",
-    "mine": "hydrogen/mine:0.1.0",
-    "pysonar": "hydrogen/pysonar:0.1.0",
-}
 LABEL = "io.hydrogen.test=images_test"
-
-
-def archive_of(name: str) -> Path:
-    (path,) = Path.cwd().glob(f"images.{name}/{name}.tar")
-    return path
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[docker.DockerClient]:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        client = docker.DockerClient(base_url=host, timeout=300)
-        client.ping()
-    except Exception as error:  # any failure to reach the engine means the same here
-        message = HOW_TO_START.format(host=host, error=error)
-        if os.environ.get("HYDROGEN_REQUIRE_DOCKER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    client = connect_or_skip()
     yield client
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         container.remove(force=True)
-    for reference in IMAGES.values():
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(reference, force=True)
     client.close()
 
 
 @pytest.fixture(scope="module")
 def loaded(engine: docker.DockerClient) -> dict[str, str]:
-    """Loads every archive; returns each image's ID as the engine reports it."""
-    ids = {}
-    for name, reference in IMAGES.items():
-        (image,) = engine.images.load(archive_of(name).read_bytes())
-        assert reference in image.tags
-        ids[name] = image.id
-    return ids
+    return load_images(engine)
 
 
 def run(engine: docker.DockerClient, name: str, **options: object) -> Container:
@@ -122,6 +89,10 @@ def test_sonar_serves_the_chain_with_the_contract_at_its_address(
 
     assert w3.eth.chain_id == 31337
     assert w3.eth.get_code(CONTRACT_ADDRESS).to_0x_hex() == model_repository().deployed_bytecode
+    assert ModelRepository(w3).model_count() == 0
+    # The data scientist and up to 30 mines (the compose platform's 10 included) are funded.
+    accounts = dev_accounts(31)
+    assert {w3.eth.get_balance(a.address) for a in accounts} == {DEV_BALANCE_WEI}
     container.reload()
     assert container.attrs["Config"]["User"] == "65532:65532"
 

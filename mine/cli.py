@@ -14,22 +14,19 @@ unknown options.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
 from types import FrameType
 
 from mine import __version__
 from mine.config import MineConfig
 from mine.daemon import Mine, Stopping, connect_repository
 from mine.errors import MineError
+from mine.health import check_health
 from mine.state import MineState
-from mine.status import Status, StatusFile, read_status
+from mine.status import Status, StatusFile
 from mine.structured_log import configure
 from pysonar.errors import RowsFileError
 from pysonar.ipfs import IpfsClient
@@ -37,8 +34,6 @@ from pysonar.rows import read_csv
 
 EXIT_STOPPED = 0
 EXIT_FAILED = 1
-# The status is rewritten at least every 5 s while the mine lives (mine.status).
-HEALTHY_STATUS_AGE = 30.0
 
 logger = logging.getLogger("mine")
 
@@ -111,29 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if status is not None:
         status.update(state="stopped")
     logger.info("mine stopped", extra={"event": "stopped"})
-    return EXIT_STOPPED
-
-
-def check_health(argv: Sequence[str], *, now: float | None = None) -> int:
-    """A container's healthcheck: 0 if the status file says the mine runs (or waits for its
-    chain or node) and was written in the last 30 s, else 1 with the reason.
-
-    The state directory comes from `--state-dir` or MINE_STATE_DIR.
-    """
-    state_dir = argv[1] if argv[:1] == ["--state-dir"] else os.environ.get("MINE_STATE_DIR")
-    if not state_dir:
-        print("mine --check-health: no --state-dir and no MINE_STATE_DIR", file=sys.stderr)
-        return EXIT_FAILED
-    try:
-        status = read_status(Path(state_dir) / "status.json")
-    except (OSError, ValueError) as error:
-        print(f"mine --check-health: no status yet ({error})", file=sys.stderr)
-        return EXIT_FAILED
-    written = datetime.fromisoformat(str(status["time"]).replace("Z", "+00:00")).timestamp()
-    age = (time.time() if now is None else now) - written
-    if status["state"] not in ("running", "waiting") or age > HEALTHY_STATUS_AGE:
-        print(f"mine --check-health: {status['state']}, status {age:.0f} s old", file=sys.stderr)
-        return EXIT_FAILED
     return EXIT_STOPPED
 
 

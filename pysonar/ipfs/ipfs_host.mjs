@@ -4,13 +4,15 @@
 //   node ipfs_host.mjs <config.json>
 //   node ipfs_host.mjs --env      one node configured by environment variables (a container):
 //                                 IPFS_REPO, IPFS_API and IPFS_SWARM (multiaddrs to listen on),
-//                                 IPFS_PEERS (comma-separated swarm multiaddrs), IPFS_NODE_MODULES
+//                                 IPFS_PEERS (comma-separated swarm multiaddrs), IPFS_NODE_MODULES,
+//                                 IPFS_PRIVATE_KEY (optional: the identity, base64 protobuf)
 //
 // config.json: {
 //   "node_modules": "/abs/path/to/node_modules",      where ipfs-core and ipfs-http-server are
 //   "redial_seconds": 2,                              how often lost peers are dialled again
 //   "nodes": [{"name": "ipfs-0", "repo": "/abs/repo", "api": "/ip4/127.0.0.1/tcp/0",
-//              "swarm": "/ip4/127.0.0.1/tcp/0", "peers": ["ipfs-1", "/ip4/.../p2p/12D3..."]}]
+//              "swarm": "/ip4/127.0.0.1/tcp/0", "peers": ["ipfs-1", "/ip4/.../p2p/12D3..."],
+//              "private_key": "CAESQ..." (optional)}]
 // }
 // A peer is a sibling node's name or a swarm multiaddr with its /p2p/ id; the host keeps a
 // connection to each. Port 0 lets the kernel pick a free port.
@@ -33,7 +35,8 @@ function configFromEnvironment (env) {
       repo: env.IPFS_REPO ?? '/var/lib/ipfs',
       api: env.IPFS_API ?? '/ip4/0.0.0.0/tcp/5001',
       swarm: env.IPFS_SWARM ?? '/ip4/0.0.0.0/tcp/4001',
-      peers: (env.IPFS_PEERS ?? '').split(',').map(peer => peer.trim()).filter(Boolean)
+      peers: (env.IPFS_PEERS ?? '').split(',').map(peer => peer.trim()).filter(Boolean),
+      private_key: env.IPFS_PRIVATE_KEY || undefined
     }]
   }
 }
@@ -96,7 +99,9 @@ process.on('SIGINT', stopAll)
 async function startNode (node) {
   const ipfs = await create({
     repo: node.repo,
-    init: { algorithm: 'Ed25519' },
+    // A given key (base64 libp2p protobuf, as go-ipfs' Identity.PrivKey) fixes the peer id,
+    // so that other nodes can list this one as a peer; it is used only to create the repo.
+    init: node.private_key ? { privateKey: node.private_key } : { algorithm: 'Ed25519' },
     preload: { enabled: false },
     config: offlineConfig(node),
     silent: true

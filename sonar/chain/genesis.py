@@ -95,11 +95,18 @@ def eth_tester_genesis_state(
     }
 
 
+IMAGE_DEV_ACCOUNTS = 31
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Writes the geth-style genesis with ModelRepository to the path given (for images)."""
+    """Writes the geth-style genesis with ModelRepository and development accounts 0-30 funded
+    to the path given (for images)."""
     import json
     import sys
 
     (path,) = sys.argv[1:] if argv is None else argv
-    Path(path).write_text(json.dumps(geth_genesis(model_repository()), indent=2, sort_keys=True))
+    # Enough funded accounts for a data scientist and up to 30 mines (the compose platform).
+    funded = {account.address: DEV_BALANCE_WEI for account in dev_accounts(IMAGE_DEV_ACCOUNTS)}
+    genesis = geth_genesis(model_repository(), extra_balances=funded)
+    Path(path).write_text(json.dumps(genesis, indent=2, sort_keys=True))
     return 0
