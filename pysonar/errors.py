@@ -205,6 +205,35 @@ class RowsFileError(PySonarError, ValueError):
         self.reason = reason
 
 
+class PrivateFileError(PySonarError, ValueError):
+    """A file only its owner may read (keys, training state) cannot be used as it is.
+
+    Attributes:
+        path: the file.
+        reason: what is wrong, and where the fix is not obvious, what to do.
+    """
+
+    what = "private file"
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{self.what} {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class KeyFileError(PrivateFileError):
+    """A Paillier key pair file cannot be loaded: unreadable, shared, malformed or inconsistent."""
+
+    what = "key file"
+
+
+class StateFileError(PrivateFileError):
+    """A data scientist's state file cannot be resumed from: unreadable, shared, malformed,
+    or the state of another chain, contract, account or key, or older than the chain."""
+
+    what = "state file"
+
+
 class ErrorScaleError(PySonarError, ValueError):
     """A mean squared error cannot be stored as the contract's unsigned error."""
 

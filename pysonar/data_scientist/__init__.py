@@ -1,7 +1,8 @@
 """The data scientist's client: post a model, evaluate the mines' gradients, pay, close.
 
-See `pysonar.data_scientist.scientist` for how gradients are read, scored and paid, and
-`pysonar.data_scientist.inbox` for how they are fetched.
+See `pysonar.data_scientist.scientist` for how gradients are read, scored and paid,
+`pysonar.data_scientist.inbox` for how they are fetched, and
+`pysonar.data_scientist.saved_state` for the state file that survives a restart.
 """
 
 from pysonar.data_scientist.inbox import Fetched, GradientInbox
@@ -9,8 +10,10 @@ from pysonar.data_scientist.scientist import (
     DataScientist,
     GradientReview,
     GradientUnavailable,
+    ModelAlreadyPosted,
     ModelVersion,
     TrainingState,
+    TransactionInFlight,
 )
 
 __all__ = [
@@ -19,6 +22,8 @@ __all__ = [
     "GradientInbox",
     "GradientReview",
     "GradientUnavailable",
+    "ModelAlreadyPosted",
     "ModelVersion",
     "TrainingState",
+    "TransactionInFlight",
 ]

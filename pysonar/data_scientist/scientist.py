@@ -22,6 +22,14 @@ with the reason; one that cannot be fetched yet waits in the inbox and is fetche
 with backoff (`pysonar.data_scientist.inbox`).
 
 Errors on the contract are integers: round(MSE * 10**6) (`pysonar.model.error_scale`).
+
+With a state file (`pysonar.data_scientist.saved_state`) the training state survives a
+restart or a crash, and nothing is paid twice. Each transaction is written ahead: the
+post or batch about to be sent is saved first, its result after. A data scientist that
+finds such a pending post or batch when it starts asks the chain whether it was mined
+(for a post, a ModelAdded event of this account with those weights; for a batch, the
+model's version and weights) and adopts or drops it. Gradient events are then read again
+from the saved cursor, and those the contract shows evaluated are skipped.
 """
 
 from __future__ import annotations
@@ -31,15 +39,33 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import MappingProxyType, TracebackType
 
 import numpy as np
 
-from pysonar.crypto.keys import KeyPair
+from pysonar.crypto.keys import KeyPair, key_fingerprint
 from pysonar.crypto.obfuscation import ObfuscationPool
 from pysonar.data_scientist.inbox import Fetched, GradientInbox
-from pysonar.errors import PySonarError
-from pysonar.formats.codec import MAX_GRADIENT_BYTES, read_gradient, write_model
+from pysonar.data_scientist.saved_state import (
+    PendingBatch,
+    PendingPost,
+    SavedModel,
+    SavedState,
+    SavedVersion,
+    StateIdentity,
+    check_identity,
+    load_state,
+    save_state,
+)
+from pysonar.errors import InvalidObject, MismatchError, PySonarError, StateFileError
+from pysonar.formats.codec import (
+    MAX_GRADIENT_BYTES,
+    MAX_MODEL_BYTES,
+    read_gradient,
+    read_model,
+    write_model,
+)
 from pysonar.ipfs import Cid, IpfsClient, IpfsTimeout, IpfsUnavailable, cid_to_digest, digest_to_cid
 from pysonar.model.aggregation import decrypt_gradient, decrypt_mean_gradient
 from pysonar.model.encrypted_model import EncryptedModel, encrypt_model
@@ -49,12 +75,16 @@ from pysonar.model.linear_regression import mean_squared_error
 from pysonar.model.optimizer import GradientDescent, UpdateRule
 from pysonar.rows import Shard
 from sonar.client import (
+    ContractRevert,
     ErrorScore,
     GradientAdded,
     GradientAlreadyEvaluated,
+    GradientStatus,
+    ModelAdded,
     ModelClosed,
     ModelId,
     ModelRepository,
+    TransactionReverted,
     Wei,
     Withdrawn,
 )
@@ -73,6 +103,31 @@ class GradientUnavailable(PySonarError):
         super().__init__(f"gradient {gradient_id} ({cid}) is not available yet: {cause}")
         self.gradient_id = gradient_id
         self.cid = cid
+
+
+class ModelAlreadyPosted(PySonarError):
+    """`post_model` was called while the data scientist holds a posted model (resumed from
+    its state file, or posted earlier): it goes on evaluating that one."""
+
+    def __init__(self, model_id: int) -> None:
+        super().__init__(
+            f"model {model_id} is posted already (resumed from the state file, or posted "
+            "earlier): do not post it again, go on evaluating its gradients"
+        )
+        self.model_id = model_id
+
+
+class TransactionInFlight(PySonarError):
+    """A transaction from the data scientist's account waits to be mined, so whether a
+    pending post or batch reached the chain cannot be told yet; try again once it is."""
+
+    def __init__(self, account: str, count: int) -> None:
+        super().__init__(
+            f"{count} transaction(s) from {account} wait to be mined: whether the last post "
+            "or batch reached the chain is not known yet; try again once they are mined"
+        )
+        self.account = account
+        self.count = count
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,8 +220,23 @@ class DataScientist:
         keys: the Paillier key pair; only the public key is ever published.
         validation: rows held by the data scientist alone, to measure the error on.
         update_rule: how a decrypted gradient changes the weights; by default gradient
-            descent at the model's learning rate.
-        fetch_timeout: seconds one fetch of a gradient may take before it is retried later.
+            descent at the model's learning rate. It is code, not state, so it is not
+            saved: a data scientist resuming from a state file must be given the same
+            rule again (by default, gradient descent at the saved learning rate).
+        fetch_timeout: seconds one fetch of a gradient (or, when resuming, of one of its
+            own model versions) may take before it is retried later.
+        state_file: where to keep the training state across restarts (mode 0600: it holds
+            the plaintext weights); None keeps it in memory only. If the file exists, the
+            data scientist resumes: `state` is restored, every version's encrypted model
+            fetched from `ipfs` (where they are pinned), `resumed` is True, and
+            `post_model` raises `ModelAlreadyPosted`.
+
+    Raises:
+        StateFileError: the state file cannot be read, is not a state file, is another
+            chain's, contract's, account's or key's, or disagrees with the chain.
+        TransactionInFlight: the state file holds a pending post or batch and a
+            transaction from the account still waits to be mined.
+        IpfsTimeout, IpfsUnavailable: a saved version could not be fetched from `ipfs`.
     """
 
     def __init__(
@@ -178,6 +248,7 @@ class DataScientist:
         validation: Shard,
         update_rule: UpdateRule | None = None,
         fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
+        state_file: Path | None = None,
     ) -> None:
         if repository.account is None:
             raise ValueError("the data scientist's repository needs an account to send from")
@@ -187,16 +258,43 @@ class DataScientist:
         self.validation = validation
         self.update_rule = update_rule
         self.fetch_timeout = fetch_timeout
+        self.state_file = state_file
         self.state: TrainingState | None = None
+        self.resumed = False
+        """Whether `state` was restored from the state file rather than posted by this object."""
         self.received = 0
         """Gradients submitted for the model so far."""
         self._events = repository.events(next_block=repository.w3.eth.block_number)
+        # Gradients read from the events and not recorded on the contract yet: the saved
+        # cursor stays at the earliest of them.
+        self._unrecorded: dict[int, GradientAdded] = {}
+        # Gradient events in blocks below this may have been evaluated by an earlier run
+        # (read again after a restart): their status on the contract is checked first.
+        self._recheck_below = 0
+        # What the state file holds (None: no state file, or nothing written yet).
+        self._saved: SavedState | None = None
+        self._identity = (
+            None
+            if state_file is None
+            else StateIdentity(
+                chain_id=repository.w3.eth.chain_id,
+                contract=repository.address,
+                account=repository.account.address,
+                key_fingerprint=key_fingerprint(keys.public_key),
+            )
+        )
         self._inbox = GradientInbox(
             ipfs.api, fetch_timeout=fetch_timeout, max_bytes=MAX_GRADIENT_BYTES
         )
         self._pool = ObfuscationPool(keys.public_key)
         self._stop_filling = threading.Event()
         self._filler: threading.Thread | None = None
+        if state_file is not None and state_file.exists():
+            try:
+                self._resume(state_file)
+            except BaseException:
+                self.shutdown()
+                raise
 
     def __enter__(self) -> DataScientist:
         return self
@@ -240,11 +338,20 @@ class DataScientist:
         The initial error is measured on the validation rows; the model closes once an
         evaluated gradient brings the error to `target_mse` or below.
 
+        With a state file, the model about to be posted is saved before the transaction is
+        sent, so that a crash before its result is saved neither loses the model nor posts
+        (and pays the bounty of) a second one.
+
         Raises:
+            ModelAlreadyPosted: a model is posted already (e.g. resumed from the state file).
             ValueError: the target is not below the initial error.
             WeightOutOfBound, NonFiniteInput: see `encrypt_model`.
             ContractRevert: the contract refused the model (e.g. InvalidBounty).
         """
+        if self.state is None and self._saved is not None and self._saved.pending is not None:
+            self._settle()  # an earlier post failed without saying whether it was mined
+        if self.state is not None:
+            raise ModelAlreadyPosted(self.state.model_id)
         weights = np.asarray(initial_weights, dtype=np.float64)
         initial_error = mse_to_contract(self.validation_mse(weights))
         target_error = mse_to_contract(target_mse)
@@ -263,12 +370,27 @@ class DataScientist:
             model_version=0,
         )
         cid = self.ipfs.add(write_model(encrypted), pin=True)
-        added = self.repository.add_model(
-            cid_to_digest(cid),
-            initial_error=initial_error,
-            target_error=target_error,
-            bounty=bounty,
+        self._save(
+            PendingPost(
+                weights=weights,
+                cid=cid,
+                initial_error=initial_error,
+                target_error=target_error,
+                learning_rate=encrypted.learning_rate,
+                weight_bound=encrypted.weight_bound,
+                sent_after_block=self.repository.w3.eth.block_number,
+            )
         )
+        try:
+            added = self.repository.add_model(
+                cid_to_digest(cid),
+                initial_error=initial_error,
+                target_error=target_error,
+                bounty=bounty,
+            )
+        except (ContractRevert, TransactionReverted):
+            self._save(None)  # refused before sending, or reverted: the chain is unchanged
+            raise
         first = ModelVersion(0, weights, encrypted, cid, initial_error)
         self.state = TrainingState(
             model_id=ModelId(added.model_id),
@@ -276,6 +398,7 @@ class DataScientist:
             current=first,
             versions=MappingProxyType({0: first}),
         )
+        self._save(None)
         self._start_precomputing(len(weights))
         logger.info(
             "posted model %d: %s, initial MSE %.1f, target %.1f, bounty %d wei",
@@ -295,8 +418,11 @@ class DataScientist:
         events = [
             event
             for event in self._events.poll()
-            if isinstance(event, GradientAdded) and event.model_id == state.model_id
+            if isinstance(event, GradientAdded)
+            and event.model_id == state.model_id
+            and not self._evaluated_before(event)
         ]
+        self._unrecorded.update((event.gradient_id, event) for event in events)
         self.received += len(events)
         return events
 
@@ -397,6 +523,10 @@ class DataScientist:
     # -- internals ---------------------------------------------------------------------------
 
     def _posted(self) -> TrainingState:
+        if self._saved is not None and self._saved.pending is not None:
+            # An earlier post or batch failed without saying whether it was mined (e.g. its
+            # receipt never came): find out before building on the state in memory.
+            self._settle()
         if self.state is None:
             raise PySonarError("no model posted yet: call post_model first")
         return self.state
@@ -428,6 +558,7 @@ class DataScientist:
                 return self._record(state, decisions)
             except GradientAlreadyEvaluated as evaluated:
                 logger.warning("gradient %d was evaluated already", evaluated.gradient_id)
+                self._unrecorded.pop(evaluated.gradient_id, None)
                 fetched = [f for f in fetched if f.event.gradient_id != evaluated.gradient_id]
             except (IpfsTimeout, IpfsUnavailable) as error:
                 for item in fetched:
@@ -485,17 +616,40 @@ class DataScientist:
         return decisions
 
     def _record(self, state: TrainingState, decisions: list[_Decision]) -> list[GradientReview]:
-        """Publishes the improved weights and records every decision in one transaction."""
+        """Publishes the improved weights and records every decision in one transaction.
+
+        With a state file, the versions the batch creates are saved before it is sent and
+        the new state once it is mined; see the module docstring for a crash in between.
+        """
         cids: list[Cid] = []
         current = state.weights_cid
         for decision in decisions:
             if decision.improved is not None:
                 current = self.ipfs.add(write_model(decision.improved[1]), pin=True)
             cids.append(current)
-        batch = self.repository.eval_gradients(
-            state.model_id,
-            [(d.event.gradient_id, d.error, cid_to_digest(cid)) for d, cid in zip(decisions, cids)],
+        # Only the owner moves the model's version: each improvement is the next one.
+        new_versions: list[SavedVersion] = []
+        for decision, cid in zip(decisions, cids):
+            if decision.improved is not None:
+                number = state.version + 1 + len(new_versions)
+                new_versions.append(SavedVersion(number, decision.improved[0], cid, decision.error))
+        self._save(
+            PendingBatch(
+                versions=tuple(new_versions),
+                gradient_ids=tuple(d.event.gradient_id for d in decisions),
+            )
         )
+        try:
+            batch = self.repository.eval_gradients(
+                state.model_id,
+                [
+                    (d.event.gradient_id, d.error, cid_to_digest(cid))
+                    for d, cid in zip(decisions, cids)
+                ],
+            )
+        except (ContractRevert, TransactionReverted):
+            self._save(None)  # refused before sending, or reverted: the chain is unchanged
+            raise
         versions = dict(state.versions)
         latest = state.current
         reviews = []
@@ -533,10 +687,221 @@ class DataScientist:
                     rejected=decision.rejected,
                 )
             )
+        for evaluated in batch.evaluated:
+            self._unrecorded.pop(evaluated.gradient_id, None)
         if batch.closed is not None:
             reviews[-1] = replace(reviews[-1], closed=True)
+            # The contract takes nothing more for a closed model: nothing is left to record.
+            self._unrecorded.clear()
         self.state = replace(state, current=latest, versions=MappingProxyType(versions))
+        self._save(None)
         return reviews
+
+    # -- the state file ----------------------------------------------------------------------
+
+    def _save(self, pending: PendingPost | PendingBatch | None) -> None:
+        """Writes the training state, with the transaction about to be sent if any."""
+        if self.state_file is None or self._identity is None:
+            return
+        saved = SavedState(
+            identity=self._identity,
+            model=None if self.state is None else _saved_model(self.state),
+            cursor=min(
+                (event.position.block_number for event in self._unrecorded.values()),
+                default=self._events.next_block,
+            ),
+            pending=pending,
+        )
+        save_state(saved, self.state_file)
+        self._saved = saved
+
+    def _resume(self, path: Path) -> None:
+        assert self._identity is not None
+        saved = load_state(path)
+        check_identity(saved, self._identity, path)
+        self._saved = saved
+        self._settle()
+        self.resumed = self.state is not None
+        if self.state is not None:
+            logger.info(
+                "resumed model %d at version %d (MSE %.1f) from %s; gradients from block %d on",
+                self.state.model_id,
+                self.state.version,
+                self.state.best_mse,
+                path,
+                self._events.next_block,
+            )
+
+    def _settle(self) -> None:
+        """Brings the saved state in line with the chain, then makes it the state in memory.
+
+        A pending post is adopted if its ModelAdded event is on the chain, and dropped if
+        not; a pending batch's versions are applied if the model on the chain is at its
+        last version, and dropped if the model is still at the saved one. Either way the
+        gradient events are read again from the saved cursor, skipping the gradients the
+        contract shows evaluated.
+
+        Raises:
+            StateFileError: the model on the chain is at neither (the file is older than
+                the chain, or another run's).
+            TransactionInFlight: a transaction from the account waits to be mined.
+        """
+        assert self._saved is not None and self.state_file is not None
+        assert self.repository.account is not None
+        saved = self._saved
+        model, cursor, pending = saved.model, saved.cursor, saved.pending
+        if pending is not None:
+            self._check_nothing_in_flight()
+        if isinstance(pending, PendingPost):
+            added = self._find_model_added(pending)
+            if added is None:
+                logger.warning(
+                    "the model saved as about to be posted is not on the chain: post it again"
+                )
+            else:
+                logger.warning(
+                    "model %d was posted before the restart: adopting it", added.model_id
+                )
+                first = SavedVersion(0, pending.weights, pending.cid, pending.initial_error)
+                model = SavedModel(
+                    model_id=added.model_id,
+                    target_error=pending.target_error,
+                    learning_rate=pending.learning_rate,
+                    weight_bound=pending.weight_bound,
+                    versions=(first,),
+                )
+                cursor = added.position.block_number
+        closed = False
+        if model is not None:
+            on_chain = self.repository.get_model(model.model_id)
+            if isinstance(pending, PendingBatch) and pending.versions:
+                last = pending.versions[-1]
+                if (on_chain.version, bytes(on_chain.weights)) == (
+                    last.version,
+                    cid_to_digest(last.cid),
+                ):
+                    logger.warning(
+                        "the batch of %d gradient(s) sent before the restart was recorded: "
+                        "model %d is at version %d",
+                        len(pending.gradient_ids),
+                        model.model_id,
+                        last.version,
+                    )
+                    model = replace(model, versions=model.versions + pending.versions)
+            current = model.current
+            if (on_chain.version, bytes(on_chain.weights)) != (
+                current.version,
+                cid_to_digest(current.cid),
+            ) or on_chain.owner.lower() != self.repository.account.address.lower():
+                raise StateFileError(
+                    self.state_file,
+                    f"model {model.model_id} on the chain is at version {on_chain.version} "
+                    f"({digest_to_cid(on_chain.weights)}, owner {on_chain.owner}), the file at "
+                    f"version {current.version} ({current.cid}): the file is not this model's "
+                    "latest state (restored from a backup? written by another run?)",
+                )
+            closed = on_chain.closed
+        known = {} if self.state is None else dict(self.state.versions)
+        self.state = None if model is None else self._restore(model, known)
+        head = self.repository.w3.eth.block_number
+        # A closed model takes no more evaluations: none of its events need reading again.
+        self._events.next_block = head + 1 if closed else cursor
+        self._recheck_below = head + 1
+        self._unrecorded.clear()
+        if self.state is not None:
+            if self.update_rule is None:
+                self.update_rule = GradientDescent(self.state.encrypted.learning_rate)
+            if self._filler is None:
+                self._start_precomputing(len(self.state.weights))
+        self._save(None)
+
+    def _restore(self, model: SavedModel, known: Mapping[int, ModelVersion]) -> TrainingState:
+        """The training state of `model`, with each version's encrypted model fetched from
+        the data scientist's own node (unless `known` holds it) and checked against the key
+        and the saved version, weight bound and learning rate."""
+        assert self.state_file is not None
+        key_bits = self.keys.public_key.n.bit_length()
+        versions: dict[int, ModelVersion] = {}
+        for saved in model.versions:
+            held = known.get(saved.version)
+            if held is not None and held.cid == saved.cid:
+                versions[saved.version] = held
+                continue
+            data = self.ipfs.cat(saved.cid, timeout=self.fetch_timeout, max_bytes=MAX_MODEL_BYTES)
+            try:
+                encrypted = read_model(data, accepted_key_bits=(key_bits,))
+            except (InvalidObject, MismatchError) as error:
+                raise StateFileError(
+                    self.state_file, f"version {saved.version}'s model {saved.cid}: {error}"
+                ) from error
+            expected = (
+                self.keys.public_key.n,
+                saved.version,
+                model.weight_bound,
+                model.learning_rate,
+                len(saved.weights) - 1,
+            )
+            found = (
+                encrypted.public_key.n,
+                encrypted.model_version,
+                encrypted.weight_bound,
+                encrypted.learning_rate,
+                encrypted.feature_count,
+            )
+            if found != expected:
+                raise StateFileError(
+                    self.state_file,
+                    f"version {saved.version}'s model {saved.cid} is not the one saved: its "
+                    "key, version, weight bound, learning rate or feature count differ",
+                )
+            versions[saved.version] = ModelVersion(
+                saved.version, saved.weights, encrypted, saved.cid, saved.error
+            )
+        return TrainingState(
+            model_id=model.model_id,
+            target_error=model.target_error,
+            current=versions[model.current.version],
+            versions=MappingProxyType(versions),
+        )
+
+    def _find_model_added(self, pending: PendingPost) -> ModelAdded | None:
+        """The ModelAdded event of the pending post, if it was mined."""
+        assert self.repository.account is not None
+        owner = self.repository.account.address.lower()
+        digest = cid_to_digest(pending.cid)
+        cursor = self.repository.events(next_block=pending.sent_after_block + 1)
+        head = self.repository.w3.eth.block_number
+        while cursor.next_block <= head:
+            for event in cursor.poll():
+                if (
+                    isinstance(event, ModelAdded)
+                    and event.owner.lower() == owner
+                    and bytes(event.weights) == digest
+                ):
+                    return event
+        return None
+
+    def _check_nothing_in_flight(self) -> None:
+        """Refuses to judge a pending transaction while the account has one unmined: it
+        could still be mined after being judged lost."""
+        assert self.repository.account is not None
+        account = self.repository.account.address
+        eth = self.repository.w3.eth
+        waiting = eth.get_transaction_count(account, "pending") - eth.get_transaction_count(
+            account, "latest"
+        )
+        if waiting > 0:
+            raise TransactionInFlight(account, waiting)
+
+    def _evaluated_before(self, event: GradientAdded) -> bool:
+        """Whether a gradient read again after a restart was evaluated by an earlier run."""
+        if event.position.block_number >= self._recheck_below:
+            return False
+        status = self.repository.get_gradient(event.gradient_id).status
+        if status == GradientStatus.EVALUATED:
+            logger.info("gradient %d was evaluated before the restart", event.gradient_id)
+            return True
+        return False
 
     def _start_precomputing(self, factor_count: int) -> None:
         """Keeps re-randomising factors ready for the next versions' encryption, computed
@@ -550,3 +915,16 @@ class DataScientist:
 
         self._filler = threading.Thread(target=fill, name="obfuscation-pool", daemon=True)
         self._filler.start()
+
+
+def _saved_model(state: TrainingState) -> SavedModel:
+    return SavedModel(
+        model_id=state.model_id,
+        target_error=state.target_error,
+        learning_rate=state.encrypted.learning_rate,
+        weight_bound=state.encrypted.weight_bound,
+        versions=tuple(
+            SavedVersion(v.version, v.weights, v.cid, v.error)
+            for _, v in sorted(state.versions.items())
+        ),
+    )
