@@ -26,9 +26,9 @@ from pathlib import Path
 import docker
 import pytest
 from docker.models.containers import Container
+from images.engine import connect_or_skip, docker_host, load_images
 from web3 import Web3
 
-from images.engine import connect_or_skip, docker_host, load_images
 from sonar.chain import dev_accounts
 from sonar.client import GradientAdded, GradientEvaluated, ModelRepository, Withdrawn
 
@@ -164,7 +164,6 @@ def platform() -> Iterator[Platform]:
         if running.memory is not None:
             running.memory.stop()
         running.compose("down", "-v", "--remove-orphans", "--timeout", "5")
-        print("\n".join(f"{k}: {v}" for k, v in running.figures.items()))
         engine.close()
 
 
@@ -285,7 +284,9 @@ def test_the_notebook_is_served_on_127_0_0_1_with_a_token(platform: Platform) ->
     assert "?token=" in logs  # Jupyter prints its URL with the token it requires
 
 
-def test_down_leaves_no_container_network_or_volume(platform: Platform) -> None:
+def test_down_leaves_no_container_network_or_volume(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = platform.compose("down", "-v", "--remove-orphans", "--timeout", "5")
     assert result.returncode == 0, result.stderr
     if platform.memory is not None:
@@ -298,3 +299,5 @@ def test_down_leaves_no_container_network_or_volume(platform: Platform) -> None:
     assert engine.containers.list(all=True, filters={"label": label}) == []
     assert engine.networks.list(names=[platform.project]) == []
     assert engine.volumes.list(filters={"label": label}) == []
+    with capsys.disabled():  # the figures the README records
+        print("\ncompose platform: " + ", ".join(f"{k} {v}" for k, v in platform.figures.items()))
