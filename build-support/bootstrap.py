@@ -374,9 +374,9 @@ def install_compose(layout: Layout) -> None:
     archive = target.parent.parent / "sdist.tar.gz"
     context = ssl.create_default_context(cafile=ca_certs_path())
     try:
-        with urllib.request.urlopen(pin["url"], context=context, timeout=120) as response:
-            with archive.open("wb") as file:
-                shutil.copyfileobj(response, file)
+        download = urllib.request.urlopen(pin["url"], context=context, timeout=120)
+        with download as response, archive.open("wb") as file:
+            shutil.copyfileobj(response, file)
     except OSError as error:
         raise BootstrapError(f"cannot download Docker Compose from {pin['url']}: {error}") from None
     size, digest = archive.stat().st_size, sha256_of(archive)
