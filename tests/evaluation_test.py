@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -32,24 +31,8 @@ WEIGHT_BOUND = 2.0**20
 
 
 @pytest.fixture(scope="module")
-def keys() -> KeyPair:
-    return generate_keypair(2048, rng=random.Random(2026))
-
-
-@pytest.fixture(scope="module")
 def other_keys() -> KeyPair:
     return generate_keypair(2048, rng=random.Random(7))
-
-
-@pytest.fixture(scope="module")
-def split() -> diabetes.Split:
-    return diabetes.split(diabetes.load(), validation_rows=82, shard_rows=[36] * 10, seed=3)
-
-
-@pytest.fixture
-def mine_node(ipfs_nodes: LocalIpfsNodes) -> Iterator[IpfsClient]:
-    with ipfs_nodes[1].client() as client:
-        yield client
 
 
 def scientist_for(

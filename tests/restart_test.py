@@ -10,7 +10,6 @@ crashed data scientist is then dropped and a new one started on the same state f
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from pysonar import diabetes
-from pysonar.crypto.keys import KeyPair, generate_keypair
+from pysonar.crypto.keys import KeyPair
 from pysonar.data_scientist import DataScientist, GradientReview, ModelAlreadyPosted, TrainingState
 from pysonar.data_scientist.saved_state import PendingBatch, PendingPost, load_state
 from pysonar.errors import StateFileError
@@ -100,22 +99,6 @@ class CrashAfterBatch(ModelRepository):
 class CrashBeforeBatch(ModelRepository):
     def eval_gradients(self, *args: Any, **kwargs: Any) -> BatchEvaluation:
         raise Crash("before eval_gradients was sent")
-
-
-@pytest.fixture(scope="module")
-def keys() -> KeyPair:
-    return generate_keypair(2048, rng=random.Random(2026))
-
-
-@pytest.fixture(scope="module")
-def split() -> diabetes.Split:
-    return diabetes.split(diabetes.load(), validation_rows=82, shard_rows=[36] * 10, seed=3)
-
-
-@pytest.fixture
-def mine_node(ipfs_nodes: LocalIpfsNodes) -> Iterator[IpfsClient]:
-    with ipfs_nodes[1].client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -870,15 +870,13 @@ class DataScientist:
         owner = self.repository.account.address.lower()
         digest = cid_to_digest(pending.cid)
         cursor = self.repository.events(next_block=pending.sent_after_block + 1)
-        head = self.repository.w3.eth.block_number
-        while cursor.next_block <= head:
-            for event in cursor.poll():
-                if (
-                    isinstance(event, ModelAdded)
-                    and event.owner.lower() == owner
-                    and bytes(event.weights) == digest
-                ):
-                    return event
+        for event in cursor.poll_to_head():
+            if (
+                isinstance(event, ModelAdded)
+                and event.owner.lower() == owner
+                and bytes(event.weights) == digest
+            ):
+                return event
         return None
 
     def _check_nothing_in_flight(self) -> None:

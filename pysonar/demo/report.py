@@ -108,7 +108,7 @@ def summarise(
     Parameters:
         mines: each mine's address mapped to its name and its rows.
     """
-    events = _all_events(repository)
+    events = repository.events(next_block=0).poll_to_head()
     submitted = Counter(e.submitter for e in events if isinstance(e, GradientAdded))
     withdrawn = Counter()
     for event in events:
@@ -207,14 +207,6 @@ def pooled_least_squares_mse(shards: Sequence[Shard], validation: Shard) -> floa
     fit = LinearRegression().fit(pooled_x, pooled_y)
     weights = np.append(fit.coef_, fit.intercept_)
     return mean_squared_error(weights, validation.features, validation.targets)
-
-
-def _all_events(repository: ModelRepository) -> list:
-    cursor = repository.events(next_block=0)
-    events: list = []
-    while cursor.next_block <= repository.w3.eth.block_number:
-        events += cursor.poll()
-    return events
 
 
 def _gas_by_function(repository: ModelRepository) -> dict[str, int]:

@@ -145,3 +145,12 @@ class EventCursor:
         )
         self.next_block = to_block + 1
         return events
+
+    def poll_to_head(self) -> list[Event]:
+        """Every event from `next_block` to the chain's current block, in order (read in
+        batches of at most `max_blocks`)."""
+        head = self._w3.eth.block_number - self._confirmations
+        events: list[Event] = []
+        while self.next_block <= head:
+            events += self.poll()
+        return events

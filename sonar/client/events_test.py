@@ -83,3 +83,16 @@ def test_reads_a_long_history_in_bounded_batches(
     ids = [event.model_id for batch in batches for event in batch]
     assert ids == [0, 1, 2]
     assert all(len(batch) <= 1 for batch in batches)
+
+
+def test_polls_to_the_head_in_bounded_batches(
+    repository: ModelRepository, signers: list[LocalAccount]
+) -> None:
+    as_owner = repository.as_account(signers[0])
+    for _ in range(3):
+        as_owner.add_model(CID, initial_error=100, target_error=10, bounty=ETH)
+    cursor = repository.events(max_blocks=1)
+
+    assert [event.model_id for event in cursor.poll_to_head()] == [0, 1, 2]
+    assert cursor.next_block == repository.w3.eth.block_number + 1
+    assert cursor.poll_to_head() == []

@@ -206,10 +206,7 @@ def executed(platform: Platform) -> dict:
 
 
 def _events(repository: ModelRepository, kind: type) -> list:
-    cursor = repository.events(next_block=0)
-    events: list = []
-    while cursor.next_block <= repository.w3.eth.block_number:
-        events += cursor.poll()
+    events = repository.events(next_block=0).poll_to_head()
     return [event for event in events if isinstance(event, kind)]
 
 
