@@ -9,6 +9,7 @@ their count travels, in the gradient object (`row_count`).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,11 +79,17 @@ def read_csv(path: Path) -> Shard:
 
 def write_csv(shard: Shard, path: Path, feature_names: Sequence[str]) -> None:
     """Writes `shard` in the format `read_csv` reads, every number exactly (a float's repr)."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow([*feature_names, TARGET_COLUMN])
-        for features, target in zip(shard.features, shard.targets):
-            writer.writerow([repr(float(value)) for value in features] + [repr(float(target))])
+    path.write_text(csv_text(shard, feature_names), encoding="utf-8", newline="")
+
+
+def csv_text(shard: Shard, feature_names: Sequence[str]) -> str:
+    """`shard` as the text `write_csv` writes."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow([*feature_names, TARGET_COLUMN])
+    for features, target in zip(shard.features, shard.targets):
+        writer.writerow([repr(float(value)) for value in features] + [repr(float(target))])
+    return text.getvalue()
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:

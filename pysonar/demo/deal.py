@@ -13,8 +13,8 @@ one volume per party mounted under `--out`:
   takes it as the target, the yardstick federated training is measured against.
 
 The split is the demo's (`pysonar.diabetes.split`, seeded), so every run deals the same
-rows; files are written atomically, key files with mode 600, and (run as root) handed to
-`--owner`, the uid:gid the other containers run as. The keys are WELL-KNOWN DEVELOPMENT
+rows; files are written atomically with mode 600 (`pysonar.private_file`) and, run as
+root, handed to `--owner`, the uid:gid the other containers run as. The keys are WELL-KNOWN DEVELOPMENT
 KEYS from anvil's test mnemonic: a real deployment gives each party its own key instead.
 """
 
@@ -23,14 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pysonar import diabetes
 from pysonar.demo.report import pooled_least_squares_mse
-from pysonar.rows import write_csv
+from pysonar.private_file import write_private_file
+from pysonar.rows import csv_text
 from sonar.chain import dev_accounts
 
 VALIDATION_ROWS = 82
@@ -64,17 +64,20 @@ def deal(out: Path, *, mines: int, seed: int, owner: Ownership | None = None) ->
     accounts = dev_accounts(mines + 1)
     written: list[Path] = []
 
-    def write(path: Path, text: str, mode: int) -> None:
-        _write_atomically(path, text, mode, owner)
+    def write(path: Path, text: str) -> None:
+        # Created 0600 and renamed into place; handed over before any service starts.
+        write_private_file(path, text.encode("utf-8"))
+        if owner is not None:
+            os.chown(path, owner.uid, owner.gid)
         written.append(path)
 
     for index, shard in enumerate(split.shards, start=1):
         directory = _directory(out / f"mine-{index}", owner)
-        write(directory / "rows.csv", _csv(shard), 0o600)
-        write(directory / "account.key", accounts[index].private_key + "\n", 0o600)
+        write(directory / "rows.csv", csv_text(shard, diabetes.FEATURE_NAMES))
+        write(directory / "account.key", accounts[index].private_key + "\n")
     scientist = _directory(out / "scientist", owner)
-    write(scientist / "validation.csv", _csv(split.validation), 0o600)
-    write(scientist / "account.key", accounts[0].private_key + "\n", 0o600)
+    write(scientist / "validation.csv", csv_text(split.validation, diabetes.FEATURE_NAMES))
+    write(scientist / "account.key", accounts[0].private_key + "\n")
     reference = {
         "pooled_least_squares_mse": pooled_least_squares_mse(split.shards, split.validation),
         "mines": mines,
@@ -82,15 +85,8 @@ def deal(out: Path, *, mines: int, seed: int, owner: Ownership | None = None) ->
         "validation_rows": VALIDATION_ROWS,
         "seed": seed,
     }
-    write(scientist / "reference.json", json.dumps(reference, indent=2) + "\n", 0o644)
+    write(scientist / "reference.json", json.dumps(reference, indent=2) + "\n")
     return written
-
-
-def _csv(shard: diabetes.Shard) -> str:
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "rows.csv"
-        write_csv(shard, path, diabetes.FEATURE_NAMES)
-        return path.read_text(encoding="utf-8")
 
 
 def _directory(path: Path, owner: Ownership | None) -> Path:
@@ -99,21 +95,6 @@ def _directory(path: Path, owner: Ownership | None) -> Path:
         os.chown(path, owner.uid, owner.gid)
     path.chmod(0o700)
     return path
-
-
-def _write_atomically(path: Path, text: str, mode: int, owner: Ownership | None) -> None:
-    """Writes `text` to a new file created with `mode`, then renames it over `path`: a
-    reader never sees a half-written file, nor a key file readable by others."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    if owner is not None:
-        os.chown(temporary, owner.uid, owner.gid)
-    os.replace(temporary, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
