@@ -14,8 +14,9 @@ one volume per party mounted under `--out`:
 
 The split is the demo's (`pysonar.diabetes.split`, seeded), so every run deals the same
 rows; files are written atomically with mode 600 (`pysonar.private_file`) and, run as
-root, handed to `--owner`, the uid:gid the other containers run as. The keys are WELL-KNOWN DEVELOPMENT
-KEYS from anvil's test mnemonic: a real deployment gives each party its own key instead.
+root, handed to `--owner`, the uid:gid the other containers run as. The keys are
+WELL-KNOWN DEVELOPMENT KEYS from anvil's test mnemonic: a real deployment gives each party
+its own key instead.
 """
 
 from __future__ import annotations
