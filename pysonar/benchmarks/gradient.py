@@ -232,12 +232,14 @@ def _round(keys: KeyPair, data: diabetes.Shard, args: argparse.Namespace) -> flo
         for pool in pools:
             pool.fill(len(model.weights))
 
-    def mine_side() -> list[bytes]:
+    def mine_side(*, mask: bool = True) -> list[bytes]:
         published = []
         for shard, pool in zip(split.shards, pools):
             mine_model = read_model(model_bytes, accepted_key_bits=(args.key_bits,))
             statistics_ = ShardStatistics.from_data(shard.features, shard.targets)
-            gradient = encrypted_gradient(mine_model, statistics_, model_id=MODEL_ID, pool=pool)
+            gradient = encrypted_gradient(
+                mine_model, statistics_, model_id=MODEL_ID, pool=pool, mask=mask
+            )
             published.append(write_gradient(gradient))
         return published
 
@@ -258,18 +260,22 @@ def _round(keys: KeyPair, data: diabetes.Shard, args: argparse.Namespace) -> flo
 
     def full_round() -> None:
         published_holder["gradients"] = mine_side()
-        scientist_side(published_holder["gradients"], summed=True)
+        scientist_side(published_holder["gradients"], summed=False)
 
     rounds = measure(full_round, repetitions=args.round_repetitions, before=refill)
     mines = measure(mine_side, repetitions=args.round_repetitions, before=refill)
     published = published_holder["gradients"]
-    summed = measure(
-        lambda: scientist_side(published, summed=True),
+    one_by_one = measure(
+        lambda: scientist_side(published, summed=False),
         repetitions=args.round_repetitions,
         before=lambda: None,
     )
-    one_by_one = measure(
-        lambda: scientist_side(published, summed=False),
+    # Mines mask their gradients, which cannot then be summed: the comparison uses
+    # unmasked ones (`mask=False`), what summing would save if mines did not mask.
+    refill()
+    unmasked = mine_side(mask=False)
+    summed = measure(
+        lambda: scientist_side(unmasked, summed=True),
         repetitions=args.round_repetitions,
         before=lambda: None,
     )
@@ -300,8 +306,8 @@ def _round(keys: KeyPair, data: diabetes.Shard, args: argparse.Namespace) -> flo
     print(f"  {'':<44} {'median':>10} {'min':>10} {'max':>10} {'reps':>5}")
     print(rounds.row("full round (10 mines + data scientist)"))
     print(mines.row("  10 mines: read model, gradient, write"))
-    print(summed.row("  scientist: read, sum, decrypt once, apply"))
-    print(one_by_one.row("  (instead: decrypt each of the 10)"))
+    print(one_by_one.row("  scientist: read, decrypt each of the 10, apply"))
+    print(summed.row("  (unmasked: sum, decrypt once)"))
     print(refill_all.row("  precomputing 10 x 11 r^n (idle time)"))
     print(next_version.row("  (after: encrypt next version, r^n inline)"))
     print(

@@ -119,16 +119,28 @@ def encrypt_vector(
     return bare.obfuscate(pool)
 
 
-def decrypt_mantissas(vector: EncryptedVector, private_key: PaillierPrivateKey) -> list[int]:
+def decrypt_mantissas(
+    vector: EncryptedVector, private_key: PaillierPrivateKey, *, mask_bits: int = 0
+) -> list[int]:
     """Decrypt `vector` to its signed integer mantissas.
+
+    Parameters:
+        vector: the ciphertexts.
+        private_key: the key they are under.
+        mask_bits: T > 0 if each plaintext is m + 2**(T-1) + 2**T r, a mantissa |m| < 2**(T-1)
+            masked by its sender above bit T (`pysonar.model.gradient`): the mantissa is then
+            the plaintext modulo 2**T, less 2**(T-1). 0 for plain mantissas.
 
     Raises:
         KeyMismatch: `private_key` does not belong to the vector's key.
-        DecryptionOverflow: a plaintext lies in the overflow band.
+        DecryptionOverflow: a plaintext lies in the overflow band (unmasked vectors only).
     """
     public_key = vector.public_key
     _same_key(private_key.public_key, public_key)
     n, max_int = public_key.n, public_key.max_int
+    if mask_bits:
+        low, half = (1 << mask_bits) - 1, 1 << (mask_bits - 1)
+        return [(private_key.raw_decrypt(c) & low) - half for c in vector.ciphertexts]
     mantissas = []
     for index, ciphertext in enumerate(vector.ciphertexts):
         plaintext = private_key.raw_decrypt(ciphertext)
@@ -141,17 +153,17 @@ def decrypt_mantissas(vector: EncryptedVector, private_key: PaillierPrivateKey) 
     return mantissas
 
 
-def decrypt_vector(vector: EncryptedVector, private_key: PaillierPrivateKey) -> np.ndarray:
-    """Decrypt and decode `vector` to float64 values.
+def decrypt_vector(
+    vector: EncryptedVector, private_key: PaillierPrivateKey, *, mask_bits: int = 0
+) -> np.ndarray:
+    """Decrypt and decode `vector` to float64 values (`mask_bits` as `decrypt_mantissas`).
 
     Raises:
         KeyMismatch: `private_key` does not belong to the vector's key.
-        DecryptionOverflow: a plaintext lies in the overflow band.
+        DecryptionOverflow: a plaintext lies in the overflow band (unmasked vectors only).
     """
-    return np.array(
-        [fixed_point.decode(m, vector.exponent) for m in decrypt_mantissas(vector, private_key)],
-        dtype=np.float64,
-    )
+    mantissas = decrypt_mantissas(vector, private_key, mask_bits=mask_bits)
+    return np.array([fixed_point.decode(m, vector.exponent) for m in mantissas], dtype=np.float64)
 
 
 def linear_map(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -67,7 +67,7 @@ from pysonar.formats.codec import (
     write_model,
 )
 from pysonar.ipfs import Cid, IpfsClient, IpfsTimeout, IpfsUnavailable, cid_to_digest, digest_to_cid
-from pysonar.model.aggregation import decrypt_gradient, decrypt_mean_gradient
+from pysonar.model.aggregation import decrypt_gradient
 from pysonar.model.encrypted_model import EncryptedModel, encrypt_model
 from pysonar.model.error_scale import contract_to_mse, mse_to_contract
 from pysonar.model.gradient import EncryptedGradient
@@ -505,10 +505,6 @@ class DataScientist:
             rank = {a: (i - start) % len(submitters) for i, a in enumerate(submitters)}
             fetched.sort(key=lambda f: (rank[f.event.submitter.lower()], f.event.gradient_id))
         return self._evaluate_batch(fetched)
-
-    def combined_gradient(self, gradients: Sequence[EncryptedGradient]) -> np.ndarray:
-        """The row-weighted mean of several gradients, summed encrypted, decrypted once."""
-        return decrypt_mean_gradient(gradients, self.keys.private_key)
 
     # -- closing -----------------------------------------------------------------------------
 

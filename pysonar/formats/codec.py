@@ -48,12 +48,14 @@ from pysonar.formats.strict_json import (
     parse_object,
 )
 from pysonar.model.encrypted_model import MAX_MODEL_VERSION, EncryptedModel
-from pysonar.model.gradient import MAX_ROW_COUNT, EncryptedGradient
+from pysonar.model.gradient import MASK_MARGIN_BITS, MAX_ROW_COUNT, EncryptedGradient
 from sonar.units import ModelId
 
 MODEL_FORMAT = "hydrogen.encrypted-linear-model"
 GRADIENT_FORMAT = "hydrogen.encrypted-gradient"
-FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 1
+# Version 2 added `mask_bits`.
+GRADIENT_FORMAT_VERSION = 2
 
 MAX_FEATURE_COUNT = 256
 # Fixed-point exponents beyond this would only make decoding slow (16**exponent is computed).
@@ -80,6 +82,7 @@ _GRADIENT_KEYS = (
     "model_version",
     "key_fingerprint",
     "row_count",
+    "mask_bits",
     "gradient",
 )
 _VECTOR_KEYS = ("shape", "exponent", "ciphertexts")
@@ -104,7 +107,7 @@ def write_model(model: EncryptedModel) -> bytes:
     _check_writable_count(model.feature_count, "feature_count")
     body = {
         "format": MODEL_FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": MODEL_FORMAT_VERSION,
         "model_version": model.model_version,
         "public_key": public_key_to_json(model.public_key),
         "feature_count": model.feature_count,
@@ -134,7 +137,7 @@ def read_model(
         ShapeMismatch: the weights' shape or count disagrees with the feature count.
     """
     body = parse_object(data, kind="model", max_bytes=MAX_MODEL_BYTES)
-    _check_format(body, MODEL_FORMAT)
+    _check_format(body, MODEL_FORMAT, MODEL_FORMAT_VERSION)
     expect_object(body, "$", _MODEL_KEYS)
     model_version = expect_int(
         body["model_version"], "model_version", minimum=0, maximum=MAX_MODEL_VERSION
@@ -183,11 +186,12 @@ def write_gradient(gradient: EncryptedGradient) -> bytes:
         )
     body = {
         "format": GRADIENT_FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": GRADIENT_FORMAT_VERSION,
         "model_id": gradient.model_id,
         "model_version": gradient.model_version,
         "key_fingerprint": key_fingerprint(gradient.values.public_key),
         "row_count": gradient.row_count,
+        "mask_bits": gradient.mask_bits,
         "gradient": _vector_to_json(gradient.values, "gradient"),
     }
     return _dump(body, MAX_GRADIENT_BYTES, "gradient")
@@ -219,7 +223,7 @@ def read_gradient(
         ShapeMismatch: not one value per weight of the model.
     """
     body = parse_object(data, kind="gradient", max_bytes=MAX_GRADIENT_BYTES)
-    _check_format(body, GRADIENT_FORMAT)
+    _check_format(body, GRADIENT_FORMAT, GRADIENT_FORMAT_VERSION)
     expect_object(body, "$", _GRADIENT_KEYS)
     found_id = expect_int(body["model_id"], "model_id", minimum=0, maximum=SAFE_INTEGER_MAX)
     model_version = expect_int(
@@ -249,13 +253,24 @@ def read_gradient(
         raise ModelMismatch(what="model id", expected=model_id, found=found_id)
     if model_version != model.model_version:
         raise ModelMismatch(what="model version", expected=model.model_version, found=model_version)
+    # 0 (exact values) or a T that leaves the mask its margin under this key.
+    mask_bits = expect_int(
+        body["mask_bits"],
+        "mask_bits",
+        minimum=0,
+        maximum=model.public_key.n.bit_length() - 1 - MASK_MARGIN_BITS,
+    )
     values = _vector_from_json(body["gradient"], "gradient", model.public_key, len(model.weights))
     return EncryptedGradient(
-        model_id=ModelId(found_id), model_version=model_version, row_count=row_count, values=values
+        model_id=ModelId(found_id),
+        model_version=model_version,
+        row_count=row_count,
+        values=values,
+        mask_bits=mask_bits,
     )
 
 
-def _check_format(body: dict[str, object], expected_format: str) -> None:
+def _check_format(body: dict[str, object], expected_format: str, expected_version: int) -> None:
     # Name and version come first: another version may have other keys.
     for key in ("format", "format_version"):
         if key not in body:
@@ -266,9 +281,9 @@ def _check_format(body: dict[str, object], expected_format: str) -> None:
             path="format", expected=repr(expected_format), found=repr(found_format)[:80]
         )
     version = body["format_version"]
-    if not is_integer(version) or version != FORMAT_VERSION:
+    if not is_integer(version) or version != expected_version:
         raise UnsupportedFormat(
-            path="format_version", expected=str(FORMAT_VERSION), found=repr(version)[:80]
+            path="format_version", expected=str(expected_version), found=repr(version)[:80]
         )
 
 

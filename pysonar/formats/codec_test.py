@@ -133,6 +133,31 @@ def test_the_gradient_object_names_its_model_and_key(
     assert body["format"] == GRADIENT_FORMAT
     assert (body["model_id"], body["model_version"], body["row_count"]) == (9, 2, 44)
     assert body["key_fingerprint"] == key_fingerprint(model.public_key)
+    assert body["format_version"] == 2 and body["mask_bits"] > 0
+
+
+def test_a_mask_without_its_80_bit_margin_under_the_key_is_refused(
+    model: EncryptedModel, gradient_bytes: bytes
+) -> None:
+    largest = model.public_key.n.bit_length() - 1 - 80
+    assert (
+        read_gradient(
+            edited(gradient_bytes, lambda b: b.update(mask_bits=largest)),
+            model=model,
+            model_id=MODEL_ID,
+        ).mask_bits
+        == largest
+    )
+    with pytest.raises(ValueOutOfRange, match="mask_bits"):
+        read_gradient(
+            edited(gradient_bytes, lambda b: b.update(mask_bits=largest + 1)),
+            model=model,
+            model_id=MODEL_ID,
+        )
+    with pytest.raises(SchemaViolation, match="mask_bits"):
+        read_gradient(
+            edited(gradient_bytes, lambda b: b.pop("mask_bits")), model=model, model_id=MODEL_ID
+        )
 
 
 # --- Rejections named in the brief: pickle, wrong key, truncation, size, NaN ----------------

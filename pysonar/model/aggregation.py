@@ -32,11 +32,14 @@ from pysonar.model.gradient import EncryptedGradient
 def decrypt_gradient(gradient: EncryptedGradient, private_key: PaillierPrivateKey) -> np.ndarray:
     """Decrypt one mine's gradient to float64 (features then bias).
 
+    A masked gradient is reduced modulo 2**T (`pysonar.model.gradient`); an honest one
+    decrypts exactly as if it had not been masked.
+
     Raises:
         KeyMismatch: `private_key` is not the gradient's key.
-        DecryptionOverflow: the mine's computation overflowed.
+        DecryptionOverflow: the mine's computation overflowed (unmasked gradients).
     """
-    return decrypt_vector(gradient.values, private_key)
+    return decrypt_vector(gradient.values, private_key, mask_bits=gradient.mask_bits)
 
 
 def sum_gradients(
@@ -53,7 +56,7 @@ def sum_gradients(
         Enc(sum), at the smallest of the gradients' exponents, not obfuscated.
 
     Raises:
-        ValueError: no gradients.
+        ValueError: no gradients, or masked ones (computed with `mask=True`).
         ModelMismatch: gradients for different models or model versions.
         KeyMismatch: gradients under different keys.
         ShapeMismatch: gradients of different lengths.
@@ -61,6 +64,9 @@ def sum_gradients(
     """
     if not gradients:
         raise ValueError("sum_gradients needs at least one gradient")
+    if any(gradient.mask_bits for gradient in gradients):
+        # Each masked plaintext spans most of Z_n: a sum wraps around n and is lost.
+        raise ValueError("masked gradients cannot be summed; decrypt each one on its own")
     first = gradients[0]
     for gradient in gradients[1:]:
         if gradient.model_id != first.model_id:

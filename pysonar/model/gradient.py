@@ -16,12 +16,28 @@ declared weight bound), |result_i| <= sum_j |M_ij| W + |c_i|, which must stay wi
 `plaintext_limit` (phe's max_int, about n/3, less `HEADROOM_BITS` bits kept so that sums of
 gradients cannot wrap either).
 
-Privacy note: the gradient is exact, so over d + 1 model versions the key holder could
-solve for a mine's A and b; masking it is out of this module's scope.
+Masking. The mine cannot see the weights, so it cannot tell an honest model from one
+whose plaintext weights break the declared bound (for example weight j = 2**(160 + 80 j),
+which would return every entry of A in its own bit range). It refuses a model whose
+exponent is not the one its declared bound implies, and it masks every returned value
+above the bits an honest one can occupy: with B the exact bound on an honest result's
+mantissa and T = bitlength(B) + 1, it returns m + 2**(T-1) + 2**T r, with r fresh and
+uniform in [0, floor(n / 2**T)). An honest m (|m| <= B < 2**(T-1)) never wraps around n,
+and the key holder gets it back exactly as the plaintext modulo 2**T, less 2**(T-1)
+(`EncryptedGradient.mask_bits` carries T). Of a dishonest result, the key holder learns
+its value modulo 2**T; for the part above, the masked plaintext's distribution moves by at
+most h / floor(n / 2**T) in statistical distance when that part is h rather than 0: below
+bit log2(n) - MASK_MARGIN_BITS it is hidden to 2**-80, and above, only the coarse position
+of h within the key's range shows (FORMATS.md). The mine refuses to answer a key too small
+to leave MASK_MARGIN_BITS bits above T.
+
+Privacy note: an honest gradient is exact, so over d + 1 model versions the key holder can
+still solve for a mine's A and b (d + 1 linear equations per version).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,9 +47,9 @@ from phe.paillier import PaillierPublicKey
 from pysonar.crypto import fixed_point
 from pysonar.crypto.encrypted_vector import EncryptedVector, linear_map, plaintext_limit
 from pysonar.crypto.obfuscation import ObfuscationPool
-from pysonar.errors import OverflowRiskError, ShapeMismatch
+from pysonar.errors import ModelMismatch, OverflowRiskError, ShapeMismatch
 from pysonar.formats.strict_json import SAFE_INTEGER_MAX, is_integer
-from pysonar.model.encrypted_model import EncryptedModel
+from pysonar.model.encrypted_model import EncryptedModel, weight_exponent
 from pysonar.model.linear_regression import add_bias_column, as_targets
 from sonar.units import ModelId
 
@@ -42,6 +58,9 @@ from sonar.units import ModelId
 STATISTICS_PRECISION_BITS = 64
 # Row counts travel in the gradient object; 2**32 - 1 rows is more than any shard here.
 MAX_ROW_COUNT = 2**32 - 1
+# Bits of the key's plaintext range kept above a masked value's T bits: the statistical
+# margin of the mask (see the module's docstring).
+MASK_MARGIN_BITS = 80
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,13 +132,16 @@ class EncryptedGradient:
         model_id: the contract's id of the model it is for.
         model_version: the model version whose weights it was computed against.
         row_count: the rows of the shard it came from (declared by the mine, unverifiable).
-        values: Enc(gradient), feature_count + 1 components, the bias last.
+        values: Enc(gradient), feature_count + 1 components, the bias last; masked above
+            bit `mask_bits` when that is not 0.
+        mask_bits: T of the mask (module docstring), or 0 for exact values.
     """
 
     model_id: ModelId
     model_version: int
     row_count: int
     values: EncryptedVector
+    mask_bits: int = 0
 
 
 def encrypted_gradient(
@@ -128,6 +150,7 @@ def encrypted_gradient(
     *,
     model_id: ModelId,
     pool: ObfuscationPool | None = None,
+    mask: bool = True,
 ) -> EncryptedGradient:
     """Compute Enc((X^T X / n) w - X^T y / n) from Enc(w) and the shard's statistics.
 
@@ -139,16 +162,21 @@ def encrypted_gradient(
         model_id: the contract's id of `model`.
         pool: precomputed re-randomising factors for the model's key (d + 1 are used);
             None computes them now, which dominates the cost at 2048 bits.
+        mask: mask every value above the bits an honest one occupies (module docstring);
+            False only for gradients to be summed before decrypting (`aggregation`).
 
     Returns:
         The gradient, every ciphertext obfuscated.
 
     Raises:
+        ModelMismatch: the model's exponent is not the one its declared bound implies.
         ShapeMismatch: the shard's feature count differs from the model's.
-        OverflowRiskError: the result could exceed the key's plaintext range.
+        OverflowRiskError: the result could exceed the key's plaintext range, or the key
+            leaves no room for the mask's margin.
         ValueError: `model_id` is not an integer in [0, 2**53).
     """
     _check_model_id(model_id)
+    _check_weight_exponent(model)
     if statistics.feature_count != model.feature_count:
         raise ShapeMismatch(
             what="feature count", expected=model.feature_count, found=statistics.feature_count
@@ -167,17 +195,19 @@ def encrypted_gradient(
             f", weights within {model.weight_bound:.3g} at exponent {model.weights.exponent}"
         ),
     )
+    mask_bits = mask_bits_for(bounds, model.public_key) if mask else 0
     values = linear_map(
         model.weights,
         statistics.gram_mantissas,
         matrix_exponent=statistics.gram_exponent,
-        offset=offset,
+        offset=_masked(offset, mask_bits, model.public_key),
     )
     return EncryptedGradient(
         model_id=model_id,
         model_version=model.model_version,
         row_count=statistics.row_count,
         values=values.obfuscate(pool),
+        mask_bits=mask_bits,
     )
 
 
@@ -189,6 +219,7 @@ def encrypted_gradient_row_by_row(
     model_id: ModelId,
     pool: ObfuscationPool | None = None,
     precision_bits: int = STATISTICS_PRECISION_BITS,
+    mask: bool = True,
 ) -> EncryptedGradient:
     """Compute the same gradient row by row, the original PySonar's way (the reference).
 
@@ -203,6 +234,7 @@ def encrypted_gradient_row_by_row(
         model_id: the contract's id of `model`.
         pool: precomputed re-randomising factors (d + 1 are used), or None.
         precision_bits: resolution of X's and X / n's encodings below their largest entry.
+        mask: as `encrypted_gradient`.
 
     Returns:
         The gradient, every ciphertext obfuscated.
@@ -214,6 +246,7 @@ def encrypted_gradient_row_by_row(
         ValueError: `model_id` is not an integer in [0, 2**53).
     """
     _check_model_id(model_id)
+    _check_weight_exponent(model)
     design = add_bias_column(features)
     rows, columns = design.shape
     if columns != len(model.weights):
@@ -238,19 +271,25 @@ def encrypted_gradient_row_by_row(
         x_mantissas, negated_targets, [model.weight_mantissa_bound] * columns
     )
     check_bounds(residual_bounds, model.public_key, details=details)
-    check_bounds(
-        row_bounds(scaled_mantissas, None, residual_bounds), model.public_key, details=details
-    )
+    result_bounds = row_bounds(scaled_mantissas, None, residual_bounds)
+    check_bounds(result_bounds, model.public_key, details=details)
+    mask_bits = mask_bits_for(result_bounds, model.public_key) if mask else 0
 
     residuals = linear_map(
         model.weights, x_mantissas, matrix_exponent=x_exponent, offset=negated_targets
     )
-    values = linear_map(residuals, scaled_mantissas, matrix_exponent=scaled_exponent)
+    values = linear_map(
+        residuals,
+        scaled_mantissas,
+        matrix_exponent=scaled_exponent,
+        offset=_masked([0] * len(scaled_mantissas), mask_bits, model.public_key),
+    )
     return EncryptedGradient(
         model_id=model_id,
         model_version=model.model_version,
         row_count=rows,
         values=values.obfuscate(pool),
+        mask_bits=mask_bits,
     )
 
 
@@ -281,6 +320,46 @@ def check_bounds(bounds: Sequence[int], public_key: PaillierPublicKey, *, detail
             bound=largest,
             limit=limit,
             details=f"{details}; {public_key.n.bit_length()}-bit key",
+        )
+
+
+def mask_bits_for(bounds: Sequence[int], public_key: PaillierPublicKey) -> int:
+    """T for results bounded by `bounds`: the fewest bits holding any of them, plus a sign.
+
+    Raises:
+        OverflowRiskError: the key leaves fewer than MASK_MARGIN_BITS bits above T.
+    """
+    bits = max(bounds, default=0).bit_length() + 1
+    room = public_key.n.bit_length() - 1 - bits
+    if room < MASK_MARGIN_BITS:
+        raise OverflowRiskError(
+            bound=max(bounds, default=0),
+            limit=1 << (public_key.n.bit_length() - 2 - MASK_MARGIN_BITS),
+            details=f"the mask needs {MASK_MARGIN_BITS} bits of the key above the gradient's "
+            f"{bits}; {public_key.n.bit_length()}-bit key",
+        )
+    return bits
+
+
+def _masked(offset: Sequence[int], mask_bits: int, public_key: PaillierPublicKey) -> list[int]:
+    """`offset` plus each component's mask, 2**(T-1) + 2**T r with r fresh and uniform in
+    [0, floor(n / 2**T)); unchanged when `mask_bits` is 0."""
+    if not mask_bits:
+        return list(offset)
+    window = public_key.n >> mask_bits
+    half = 1 << (mask_bits - 1)
+    return [c + half + (secrets.randbelow(window) << mask_bits) for c in offset]
+
+
+def _check_weight_exponent(model: EncryptedModel) -> None:
+    """A model whose exponent is not its bound's can carry weights far beyond the bound
+    within the same mantissa range check: refuse it before computing anything."""
+    expected = weight_exponent(model.weight_bound)
+    if model.weights.exponent != expected:
+        raise ModelMismatch(
+            what="weight exponent for the declared weight bound",
+            expected=expected,
+            found=model.weights.exponent,
         )
 
 

@@ -64,7 +64,13 @@ def test_the_sufficient_statistics_gradient_decrypts_to_the_numpy_gradient(
     )
 
     expected = plaintext_gradient(weights, shard.features, shard.targets)
-    assert relative_error(decrypt_vector(gradient.values, keypair.private_key), expected) <= 1e-9
+    assert (
+        relative_error(
+            decrypt_vector(gradient.values, keypair.private_key, mask_bits=gradient.mask_bits),
+            expected,
+        )
+        <= 1e-9
+    )
     assert (gradient.model_id, gradient.model_version, gradient.row_count) == (MODEL_ID, 3, rows)
 
 
@@ -83,7 +89,13 @@ def test_the_row_by_row_gradient_decrypts_to_the_numpy_gradient(
     )
 
     expected = plaintext_gradient(weights, shard.features, shard.targets)
-    assert relative_error(decrypt_vector(gradient.values, keypair.private_key), expected) <= 1e-9
+    assert (
+        relative_error(
+            decrypt_vector(gradient.values, keypair.private_key, mask_bits=gradient.mask_bits),
+            expected,
+        )
+        <= 1e-9
+    )
     assert gradient.row_count == rows
 
 
@@ -99,7 +111,9 @@ def test_at_2048_bits_the_gradient_decrypts_to_the_numpy_gradient(
 
     assert keypair_2048.public_key.n.bit_length() == 2048
     expected = plaintext_gradient(weights, shard.features, shard.targets)
-    decrypted = decrypt_vector(gradient.values, keypair_2048.private_key)
+    decrypted = decrypt_vector(
+        gradient.values, keypair_2048.private_key, mask_bits=gradient.mask_bits
+    )
     assert relative_error(decrypted, expected) <= 1e-9
 
 
@@ -123,9 +137,9 @@ def test_every_returned_ciphertext_is_obfuscated_with_a_pool_factor(
     assert (len(pool), pool.on_demand) == (0, 0)
     assert gradient.values.obfuscated
     assert all(a != b for a, b in zip(gradient.values.ciphertexts, bare.ciphertexts))
-    assert decrypt_mantissas(gradient.values, keypair.private_key) == decrypt_mantissas(
-        bare, keypair.private_key
-    )
+    assert decrypt_mantissas(
+        gradient.values, keypair.private_key, mask_bits=gradient.mask_bits
+    ) == decrypt_mantissas(bare, keypair.private_key)
 
 
 def test_without_a_pool_each_computation_is_freshly_randomised(
@@ -140,8 +154,8 @@ def test_without_a_pool_each_computation_is_freshly_randomised(
     assert first.values.obfuscated and second.values.obfuscated
     assert not set(first.values.ciphertexts) & set(second.values.ciphertexts)
     np.testing.assert_array_equal(
-        decrypt_vector(first.values, keypair.private_key),
-        decrypt_vector(second.values, keypair.private_key),
+        decrypt_vector(first.values, keypair.private_key, mask_bits=first.mask_bits),
+        decrypt_vector(second.values, keypair.private_key, mask_bits=second.mask_bits),
     )
 
 
@@ -200,7 +214,9 @@ def test_the_same_oversized_input_fits_a_larger_key(
     )
 
     expected = plaintext_gradient(weights, shard.features, targets)
-    decrypted = decrypt_vector(gradient.values, keypair_2048.private_key)
+    decrypted = decrypt_vector(
+        gradient.values, keypair_2048.private_key, mask_bits=gradient.mask_bits
+    )
     assert relative_error(decrypted, expected) <= 1e-9
 
 
@@ -224,7 +240,9 @@ def test_the_bound_holds_at_the_extreme_weights_and_is_attained_there(
 
         gradient = encrypted_gradient(model, statistics, model_id=MODEL_ID)
 
-        mantissas = decrypt_mantissas(gradient.values, keypair.private_key)
+        mantissas = decrypt_mantissas(
+            gradient.values, keypair.private_key, mask_bits=gradient.mask_bits
+        )
         assert all(abs(m) <= b for m, b in zip(mantissas, bounds))
         if row == 10:
             assert mantissas[10] == bounds[10]
