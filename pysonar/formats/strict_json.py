@@ -34,8 +34,10 @@ _DECIMAL = re.compile(r"[1-9][0-9]*")
 # libraries raise (py_ecc, imported with web3, sets 100,000): deep enough to overflow the C
 # stack and kill the process instead of raising RecursionError.
 MAX_NESTING = 32
-# A JSON string (escapes included), and the brackets that nest.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string (escapes included), and the brackets that nest. A string left open runs to
+# the end of the text (JSON refuses it afterwards): were it not matched, every escaped quote
+# in it would start another scan to the end, quadratic time (512 KiB took minutes).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 # Protocol 2+ pickles start with the PROTO opcode; naming it makes the rejection obvious.
 _PICKLE_PROTO = 0x80

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -95,6 +96,18 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
         parse_object(nested, kind="test", max_bytes=10_000)
     deepest = b'{"a": ' + b"[" * (MAX_NESTING - 1) + b"]" * (MAX_NESTING - 1) + b"}"
     assert parse_object(deepest, kind="test", max_bytes=10_000)["a"]
+
+
+def test_an_unterminated_string_of_escaped_quotes_is_refused_in_linear_time() -> None:
+    # The nesting check's string pattern used to restart at every escaped quote of a string
+    # that never ends, scanning to the end each time: 200 KB took over a minute.
+    data = b'{"a": "' + b'\\"' * 100_000
+    start = time.perf_counter()
+
+    with pytest.raises(MalformedObject, match="Unterminated string"):
+        parse_object(data, kind="test", max_bytes=len(data))
+
+    assert time.perf_counter() - start < 1.0
 
 
 def test_a_truncated_object_is_reported_as_truncated() -> None:
