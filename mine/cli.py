@@ -25,6 +25,7 @@ from mine.config import MineConfig
 from mine.daemon import Mine, Stopping, connect_repository
 from mine.errors import MineError
 from mine.health import check_health
+from mine.release import statistics_for
 from mine.state import MineState
 from mine.status import Status, StatusFile
 from mine.structured_log import configure
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = StatusFile(config.status_path, Status(state="starting", mine=account.address))
         status.update()
         shard = read_csv(config.data)
+        statistics, source = statistics_for(shard, config.privacy, config.state_dir)
         with (
             MineState(config.database_path, account=account.address) as state,
             IpfsClient(config.ipfs_api) as ipfs,
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mine = Mine(
                 repository=connect_repository(config.rpc_url, account, config.contract),
                 ipfs=ipfs,
-                shard=shard,
+                statistics=statistics,
                 state=state,
                 status=status,
                 fetch_timeout=config.fetch_timeout,
@@ -79,9 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stop=stop,
             )
             logger.info(
-                "mine started: %d rows of %d features, state in %s, chain %s, IPFS %s",
+                "mine started: %d rows of %d features, answering from %s, state in %s, "
+                "chain %s, IPFS %s",
                 shard.row_count,
                 shard.features.shape[1],
+                source,
                 config.state_dir,
                 config.rpc_url,
                 config.ipfs_api,

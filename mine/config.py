@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from mine.errors import ConfigError
 from pysonar.crypto.keys import SUPPORTED_KEY_BITS, TRUSTED_KEY_BITS
+from pysonar.model.privacy import PrivacyBudget
 from sonar.address import CONTRACT_ADDRESS
 
 ENV_PREFIX = "MINE_"
@@ -41,6 +42,8 @@ class MineConfig:
         fetch_timeout: seconds one model fetch may take.
         accepted_key_bits: Paillier key sizes of models it answers.
         log_level: the logging level name.
+        privacy: the differential-privacy budget and clipping bounds of its one release of
+            statistics (`mine.release`), or None to answer from exact statistics.
     """
 
     rpc_url: str
@@ -53,6 +56,7 @@ class MineConfig:
     fetch_timeout: float = 10.0
     accepted_key_bits: tuple[int, ...] = TRUSTED_KEY_BITS
     log_level: str = "INFO"
+    privacy: PrivacyBudget | None = None
 
     @property
     def status_path(self) -> Path:
@@ -79,7 +83,7 @@ class MineConfig:
             value = getattr(args, option.dest)
             if value is None:
                 value = environ.get(option.variable) or option.default
-            if value is None:
+            if value is None and not option.optional:
                 raise ConfigError(f"missing {option.flag} (or {option.variable}): {option.help}")
             values[option.dest] = value
         try:
@@ -94,6 +98,7 @@ class MineConfig:
                 fetch_timeout=_positive(values["fetch_timeout"], "--fetch-timeout"),
                 accepted_key_bits=_key_bits(values["accept_key_bits"]),
                 log_level=_log_level(values["log_level"]),
+                privacy=_privacy(values),
             )
         except ValueError as error:
             raise ConfigError(str(error)) from error
@@ -127,6 +132,7 @@ class _Option:
     flag: str
     help: str
     default: str | None = None
+    optional: bool = False
 
     @property
     def dest(self) -> str:
@@ -152,6 +158,24 @@ _OPTIONS = (
         ",".join(str(bits) for bits in TRUSTED_KEY_BITS),
     ),
     _Option("--log-level", "DEBUG, INFO, WARNING or ERROR", "INFO"),
+    _Option(
+        "--privacy-epsilon",
+        "turns on differential privacy: the epsilon of the mine's one noisy release of its "
+        "statistics, reused for every model version (off by default)",
+        optional=True,
+    ),
+    _Option("--privacy-delta", "the delta of Gaussian noise (Laplace noise has none)", "1e-6"),
+    _Option("--privacy-mechanism", "gaussian or laplace", "gaussian"),
+    _Option(
+        "--clip-feature-norm",
+        "with --privacy-epsilon: each row's features are scaled to at most this L2 norm",
+        optional=True,
+    ),
+    _Option(
+        "--clip-target",
+        "with --privacy-epsilon: each target is clipped to [-this, this]",
+        optional=True,
+    ),
 )
 
 
@@ -215,6 +239,29 @@ def _log_level(value: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError(f"--log-level {value!r} is not one of DEBUG, INFO, WARNING, ERROR")
     return level
+
+
+def _privacy(values: Mapping[str, str | None]) -> PrivacyBudget | None:
+    """The budget, from --privacy-epsilon and the options that go with it, or None."""
+    if values["privacy_epsilon"] is None:
+        for dest in ("clip_feature_norm", "clip_target"):
+            if values[dest] is not None:
+                raise ValueError(f"--{dest.replace('_', '-')} needs --privacy-epsilon")
+        return None
+    for dest in ("clip_feature_norm", "clip_target"):
+        if values[dest] is None:
+            raise ValueError(
+                f"--privacy-epsilon needs --{dest.replace('_', '-')}: the noise is calibrated "
+                "to the clipping bounds (README, the mine's privacy)"
+            )
+    mechanism = str(values["privacy_mechanism"]).lower()
+    return PrivacyBudget(
+        epsilon=_positive(str(values["privacy_epsilon"]), "--privacy-epsilon"),
+        delta=0.0 if mechanism == "laplace" else float(str(values["privacy_delta"])),
+        mechanism=mechanism,  # type: ignore[arg-type]  # PrivacyBudget checks it
+        feature_norm=_positive(str(values["clip_feature_norm"]), "--clip-feature-norm"),
+        target_bound=_positive(str(values["clip_target"]), "--clip-target"),
+    )
 
 
 def _key_bits(value: str) -> tuple[int, ...]:

@@ -105,3 +105,38 @@ def test_a_key_file_without_a_key_or_missing_is_refused(tmp_path: Path) -> None:
     missing = MineConfig.from_args(["--key-file", str(tmp_path / "none")], REQUIRED)
     with pytest.raises(ConfigError, match="No such file or directory"):
         missing.account()
+
+
+def test_privacy_is_off_unless_an_epsilon_is_given_with_its_clipping_bounds() -> None:
+    assert MineConfig.from_args([], REQUIRED).privacy is None
+    config = MineConfig.from_args(
+        ["--privacy-epsilon", "2", "--clip-feature-norm", "0.3", "--clip-target", "350"],
+        REQUIRED,
+    )
+    assert config.privacy is not None
+    assert (config.privacy.epsilon, config.privacy.delta, config.privacy.mechanism) == (
+        2.0,
+        1e-6,
+        "gaussian",
+    )
+    laplace = MineConfig.from_args(
+        [],
+        {
+            **REQUIRED,
+            "MINE_PRIVACY_EPSILON": "1",
+            "MINE_PRIVACY_MECHANISM": "laplace",
+            "MINE_CLIP_FEATURE_NORM": "0.3",
+            "MINE_CLIP_TARGET": "350",
+        },
+    )
+    assert laplace.privacy is not None and laplace.privacy.delta == 0.0
+    with pytest.raises(ConfigError, match="--privacy-epsilon needs --clip-feature-norm"):
+        MineConfig.from_args(["--privacy-epsilon", "1"], REQUIRED)
+    with pytest.raises(ConfigError, match="--clip-target needs --privacy-epsilon"):
+        MineConfig.from_args(["--clip-target", "3"], REQUIRED)
+    with pytest.raises(ConfigError, match="mechanism"):
+        MineConfig.from_args(
+            ["--privacy-epsilon", "1", "--clip-feature-norm", "1", "--clip-target", "1"]
+            + ["--privacy-mechanism", "uniform"],
+            REQUIRED,
+        )

@@ -45,7 +45,6 @@ from pysonar.ipfs import (
     digest_to_cid,
 )
 from pysonar.model.gradient import ShardStatistics, encrypted_gradient
-from pysonar.rows import Shard
 from sonar.client import (
     GradientAlreadySubmitted,
     GradientNotFound,
@@ -78,7 +77,8 @@ class Mine:
     Parameters:
         repository: the contract, signing as the mine's account.
         ipfs: the mine's own IPFS node.
-        shard: the mine's rows (never published, only their count).
+        statistics: what the mine answers from: its rows' exact statistics, or one private
+            release of them (`mine.release`); the rows themselves never leave the mine.
         state: the mine's persisted state.
         status: where its status line goes.
         fetch_timeout: seconds one model fetch may take.
@@ -91,7 +91,7 @@ class Mine:
         *,
         repository: ModelRepository,
         ipfs: IpfsClient,
-        shard: Shard,
+        statistics: ShardStatistics,
         state: MineState,
         status: StatusFile,
         fetch_timeout: float,
@@ -102,7 +102,7 @@ class Mine:
         self.account: LocalAccount = repository.account
         self.repository = repository
         self.ipfs = ipfs
-        self.statistics = ShardStatistics.from_data(shard.features, shard.targets)
+        self.statistics = statistics
         self.state = state
         self.status = status
         self.fetch_timeout = fetch_timeout

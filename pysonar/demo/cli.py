@@ -108,6 +108,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--round-timeout", type=float, default=15.0, help="the longest wait for a round (15)"
     )
+    parser.add_argument(
+        "--privacy-epsilon",
+        type=float,
+        default=None,
+        help="every mine answers from one differentially private release of its statistics "
+        "with this epsilon (default: exact statistics)",
+    )
+    parser.add_argument("--privacy-mechanism", choices=("gaussian", "laplace"), default="gaussian")
+    parser.add_argument("--privacy-delta", type=float, default=1e-6, help="(1e-6; Gaussian)")
+    parser.add_argument(
+        "--clip-feature-norm",
+        type=float,
+        default=0.3,
+        help="with --privacy-epsilon: each row's features scaled to this L2 norm (0.3)",
+    )
+    parser.add_argument(
+        "--clip-target",
+        type=float,
+        default=350.0,
+        help="with --privacy-epsilon: targets clipped to [-this, this] (350)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="of the split and keys (7)")
     parser.add_argument(
         "--output-dir", type=Path, default=Path("dist/demo"), help="report (dist/demo)"
@@ -177,6 +198,7 @@ def run(args: argparse.Namespace, console: Console, workdir: Path, began: float)
             shard_files,
             workdir=workdir / "platform",
             accept_key_bits=sorted({args.key_bits, 2048, 3072}),
+            mine_options=_privacy_options(args),
         )
     with platform:
         timings.update(platform.timings)
@@ -228,6 +250,19 @@ def run(args: argparse.Namespace, console: Console, workdir: Path, began: float)
         )
     timings["shutdown"] = platform.timings["shutdown"]
     return dataclasses.replace(summary, timings=timings, wall_seconds=time.monotonic() - began)
+
+
+def _privacy_options(args: argparse.Namespace) -> list[str]:
+    """The mines' options for their differential-privacy budget, if one was asked for."""
+    if args.privacy_epsilon is None:
+        return []
+    return [
+        "--privacy-epsilon", repr(args.privacy_epsilon),
+        "--privacy-mechanism", args.privacy_mechanism,
+        "--privacy-delta", repr(args.privacy_delta),
+        "--clip-feature-norm", repr(args.clip_feature_norm),
+        "--clip-target", repr(args.clip_target),
+    ]  # fmt: skip
 
 
 def _train_with_progress(

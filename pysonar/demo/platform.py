@@ -114,6 +114,7 @@ def start_platform(
     accept_key_bits: Sequence[int] = (2048, 3072),
     poll_interval: float = 0.2,
     mine_command: Sequence[str] | None = None,
+    mine_options: Sequence[str] = (),
 ) -> LocalPlatform:
     """Starts the chain, the IPFS nodes and one mine per shard file.
 
@@ -124,6 +125,7 @@ def start_platform(
         poll_interval: how often an idle mine looks at the chain, in seconds.
         mine_command: how to run a mine; `python -m mine` with this interpreter and
             sys.path by default.
+        mine_options: more options for every mine (e.g. its differential-privacy budget).
 
     Raises:
         ChainError, DaemonStartError, ProcessStartError: a component did not start; what
@@ -157,6 +159,7 @@ def start_platform(
                 command=mine_command,
                 accept_key_bits=accept_key_bits,
                 poll_interval=poll_interval,
+                options=mine_options,
             )
             started.append(mine.process)
             mines.append(mine)
@@ -193,6 +196,7 @@ def start_mine(
     command: Sequence[str] | None = None,
     accept_key_bits: Sequence[int] = (2048, 3072),
     poll_interval: float = 0.2,
+    options: Sequence[str] = (),
 ) -> MineProcess:
     """Starts mine number `index` (it is running once its status file says so: see
     `wait_until_running`)."""
@@ -212,6 +216,7 @@ def start_mine(
         "--state-dir", str(state_dir),
         "--poll-interval", str(poll_interval),
         "--accept-key-bits", ",".join(str(bits) for bits in accept_key_bits),
+        *options,
     ]  # fmt: skip
     argv = (*(command or _python_module_command()), *arguments)
     process = _spawn(name, argv, directory / "mine.log")

@@ -47,7 +47,7 @@ from phe.paillier import PaillierPublicKey
 from pysonar.crypto import fixed_point
 from pysonar.crypto.encrypted_vector import EncryptedVector, linear_map, plaintext_limit
 from pysonar.crypto.obfuscation import ObfuscationPool
-from pysonar.errors import ModelMismatch, OverflowRiskError, ShapeMismatch
+from pysonar.errors import ModelMismatch, NonFiniteInput, OverflowRiskError, ShapeMismatch
 from pysonar.formats.strict_json import SAFE_INTEGER_MAX, is_integer
 from pysonar.model.encrypted_model import EncryptedModel, weight_exponent
 from pysonar.model.linear_regression import add_bias_column, as_targets
@@ -113,15 +113,48 @@ class ShardStatistics:
         if rows == 0 or rows > MAX_ROW_COUNT:
             raise ShapeMismatch(what="row count", expected=f"1 to {MAX_ROW_COUNT}", found=rows)
         y = as_targets(targets, rows)
-        gram = design.T @ design / rows
-        moment = design.T @ y / rows
+        return cls.from_moments(
+            design.T @ design / rows, design.T @ y / rows, rows, precision_bits=precision_bits
+        )
+
+    @classmethod
+    def from_moments(
+        cls,
+        gram: np.ndarray,
+        moment: np.ndarray,
+        row_count: int,
+        *,
+        precision_bits: int = STATISTICS_PRECISION_BITS,
+    ) -> ShardStatistics:
+        """Encode given statistics (A, b) of `row_count` rows, e.g. a private release of them
+        (`pysonar.model.privacy`).
+
+        Raises:
+            ShapeMismatch: A is not square, b's length differs, or the row count is out of
+                range.
+            NonFiniteInput: a non-finite entry.
+        """
+        gram = np.array(gram, dtype=np.float64)
+        moment = np.array(moment, dtype=np.float64)
+        size = gram.shape[0] if gram.ndim == 2 else -1
+        if gram.shape != (size, size) or size < 2 or moment.shape != (size,):
+            raise ShapeMismatch(
+                what="statistics shapes",
+                expected="A (k, k) and b (k,), k >= 2",
+                found=f"{gram.shape} and {moment.shape}",
+            )
+        if not 1 <= row_count <= MAX_ROW_COUNT:
+            raise ShapeMismatch(what="row count", expected=f"1 to {MAX_ROW_COUNT}", found=row_count)
+        bad = int(np.count_nonzero(~np.isfinite(gram)) + np.count_nonzero(~np.isfinite(moment)))
+        if bad:
+            raise NonFiniteInput(what="statistics", count=bad)
         exponent = fixed_point.exponent_for(
             float(np.max(np.abs(gram))), precision_bits=precision_bits
         )
         mantissas = tuple(tuple(fixed_point.encode(row, exponent)) for row in gram)
         gram.setflags(write=False)
         moment.setflags(write=False)
-        return cls(rows, gram, moment, exponent, mantissas)
+        return cls(row_count, gram, moment, exponent, mantissas)
 
 
 @dataclass(frozen=True)
