@@ -144,7 +144,9 @@ def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float) ->
     def leak(sigma: float) -> float:
         a = sensitivity / (2 * sigma)
         b = epsilon * sigma / sensitivity
-        return _phi(a - b) - math.exp(epsilon) * _phi(-a - b)
+        tail = _phi(-a - b)
+        # e^epsilon overflows a float beyond epsilon ~ 709; the product does not.
+        return _phi(a - b) - (math.exp(min(epsilon + math.log(tail), 700.0)) if tail else 0.0)
 
     low, high = 1e-12 * sensitivity, sensitivity
     while leak(high) > delta:

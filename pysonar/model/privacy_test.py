@@ -36,8 +36,9 @@ def test_the_analytic_sigma_is_the_classic_one_or_smaller_and_meets_delta_exactl
         return phi(a - b) - math.exp(2.0) * phi(-a - b)
 
     assert leak(sigma) <= 1e-6 < leak(sigma * (1 - 1e-6))
-    # More budget, less noise.
-    assert analytic_gaussian_sigma(8.0, 1e-6, 1.0) < analytic_gaussian_sigma(1.0, 1e-6, 1.0)
+    # More budget, less noise, up to budgets whose e^epsilon overflows a float.
+    sigmas = [analytic_gaussian_sigma(e, 1e-6, 1.0) for e in (1.0, 8.0, 256.0, 2048.0)]
+    assert sigmas == sorted(sigmas, reverse=True) and sigmas[-1] > 0
 
 
 def test_rows_are_clipped_to_the_declared_bounds() -> None:
