@@ -9,7 +9,12 @@ from web3 import EthereumTesterProvider, Web3
 
 from sonar.chain import CONTRACT_ADDRESS, AnvilChain, ChainError, EthTesterChain, LocalChain
 from sonar.chain.accounts import DEV_BALANCE_WEI, dev_accounts
-from sonar.chain.genesis import GenesisError, genesis_allocation, model_repository
+from sonar.chain.genesis import (
+    CONSTRUCTOR_STORAGE,
+    GenesisError,
+    genesis_allocation,
+    model_repository,
+)
 from sonar.client import ModelRepository
 
 
@@ -46,10 +51,13 @@ def test_genesis_deployment_equals_a_constructor_deployment(chain: LocalChain) -
     deployed = chain.w3.eth.wait_for_transaction_receipt(sent).contractAddress
 
     assert chain.w3.eth.get_code(deployed) == chain.w3.eth.get_code(CONTRACT_ADDRESS)
-    # No storage written by the constructor: the first slots and the guard's slot are empty.
+    # The same storage: the slot the deployment initializes, the first slots after it, and
+    # the guard's slot (transient, so empty after every transaction).
     guard_slot = 0x9B779B17422D0DF92223018B32B4D1FA46E071723D6817E2486D003BECC55F00
     for slot in (*range(8), guard_slot):
-        assert chain.w3.eth.get_storage_at(deployed, slot) == bytes(32)
+        expected = CONSTRUCTOR_STORAGE.get(slot, 0).to_bytes(32, "big")
+        assert chain.w3.eth.get_storage_at(deployed, slot) == expected, slot
+        assert chain.w3.eth.get_storage_at(CONTRACT_ADDRESS, slot) == expected, slot
 
 
 def test_snapshots_return_the_chain_to_an_earlier_state(chain: LocalChain) -> None:

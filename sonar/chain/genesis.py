@@ -2,9 +2,10 @@
 
 The contract's runtime code sits at CONTRACT_ADDRESS in the genesis allocation, so every
 component can be configured with that address before any chain runs. This is exactly what
-a constructor deployment would leave behind: ModelRepository has no constructor logic and
-no immutables, and its reentrancy guard lives in transient storage, so its storage starts
-empty either way (checked by a test, and by `genesis_allocation` for immutables).
+a constructor deployment would leave behind: ModelRepository has no immutables (checked by
+`genesis_allocation`), its reentrancy guard lives in transient storage, and its deployment
+writes one storage slot, CONSTRUCTOR_STORAGE, which the genesis gives it too (a test
+deploys it with its constructor and compares the storage).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from sonar.errors import GenesisError
 
 CHAIN_ID = 31337
 GAS_LIMIT = 30_000_000
+# What ModelRepository's deployment writes: `_modelCountPlusOne = 1` in slot 0, so that the
+# first addModel rewrites that slot instead of creating it (see the contract).
+CONSTRUCTOR_STORAGE: Mapping[int, int] = {0: 1}
 
 
 def model_repository() -> ContractArtifact:
@@ -41,12 +45,22 @@ def genesis_allocation(
             "it cannot be predeployed as compiled"
         )
     allocation: dict[str, dict[str, Any]] = {
-        CONTRACT_ADDRESS: {"balance": 0, "nonce": 1, "code": artifact.deployed_bytecode}
+        CONTRACT_ADDRESS: {
+            "balance": 0,
+            "nonce": 1,
+            "code": artifact.deployed_bytecode,
+            "storage": dict(CONSTRUCTOR_STORAGE),
+        }
     }
     balances = {account.address: DEV_BALANCE_WEI for account in dev_accounts()}
     balances.update(extra_balances or {})
     for address, balance in balances.items():
-        allocation[to_checksum_address(address)] = {"balance": balance, "nonce": 0, "code": "0x"}
+        allocation[to_checksum_address(address)] = {
+            "balance": balance,
+            "nonce": 0,
+            "code": "0x",
+            "storage": {},
+        }
     return allocation
 
 
@@ -74,6 +88,16 @@ def geth_genesis(
                 "balance": hex(state["balance"]),
                 "nonce": hex(state["nonce"]),
                 **({"code": state["code"]} if state["code"] != "0x" else {}),
+                **(
+                    {
+                        "storage": {
+                            f"0x{slot:064x}": f"0x{value:064x}"
+                            for slot, value in state["storage"].items()
+                        }
+                    }
+                    if state["storage"]
+                    else {}
+                ),
             }
             for address, state in genesis_allocation(artifact, extra_balances).items()
         },
@@ -89,7 +113,7 @@ def eth_tester_genesis_state(
             "balance": state["balance"],
             "nonce": state["nonce"],
             "code": bytes.fromhex(state["code"][2:]),
-            "storage": {},
+            "storage": dict(state["storage"]),
         }
         for address, state in genesis_allocation(artifact, extra_balances).items()
     }

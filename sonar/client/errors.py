@@ -87,10 +87,16 @@ class NothingToWithdraw(ContractRevert):
     fields = ("account",)
 
 
-class WithdrawalFailed(ContractRevert):
-    """The recipient refused the transfer; its credit stays."""
+class InvalidRecipient(ContractRevert, ValueError):
+    """Credit cannot be sent to the zero address."""
 
-    fields = ("account", "amount")
+    fields = ("recipient",)
+
+
+class WithdrawalFailed(ContractRevert):
+    """The recipient refused the transfer; the account's credit stays."""
+
+    fields = ("account", "recipient", "amount")
 
 
 class InvalidBatch(ContractRevert, ValueError):

@@ -67,7 +67,7 @@ def _model_closed(position: LogPosition, a: dict[str, Any]) -> ModelClosed:
 
 
 def _withdrawn(position: LogPosition, a: dict[str, Any]) -> Withdrawn:
-    return Withdrawn(position, a["account"], Wei(a["amount"]))
+    return Withdrawn(position, a["account"], a["recipient"], Wei(a["amount"]))
 
 
 _RECORDS: dict[str, Callable[[LogPosition, dict[str, Any]], Event]] = {

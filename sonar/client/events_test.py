@@ -51,6 +51,7 @@ def test_reads_every_kind_of_event_in_order(
     assert isinstance(evaluated, GradientEvaluated) and evaluated.payout == ETH
     assert isinstance(closed, ModelClosed) and closed.target_reached
     assert isinstance(withdrawn, Withdrawn) and withdrawn.amount == ETH
+    assert (withdrawn.account, withdrawn.recipient) == (mine.address, mine.address)
     assert cursor.poll() == []
 
 

@@ -102,7 +102,8 @@ class ModelRepository:
         return Wei(self._call(self.contract.functions.creditOf(account)))
 
     def balance(self) -> Wei:
-        """The contract's balance: outstanding credits plus open models' escrow."""
+        """The contract's balance: at least the outstanding credits plus open models' escrow
+        (ether forced in, e.g. by a selfdestruct, is on top of them and nobody's credit)."""
         return Wei(self.w3.eth.get_balance(self.address))
 
     # -- transactions -----------------------------------------------------------------------
@@ -164,6 +165,12 @@ class ModelRepository:
     def withdraw(self) -> Withdrawn:
         """Sends this account all of its credit."""
         return self._single(self._transact(self.contract.functions.withdraw()), Withdrawn)
+
+    def withdraw_to(self, to: str) -> Withdrawn:
+        """Sends all of this account's credit to `to`, e.g. when this account cannot receive
+        ether. Raises InvalidRecipient for the zero address, NothingToWithdraw without
+        credit, and WithdrawalFailed if `to` refuses the transfer."""
+        return self._single(self._transact(self.contract.functions.withdrawTo(to)), Withdrawn)
 
     # -- events -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from sonar.client import (
     InvalidBatch,
     InvalidBounty,
     InvalidErrorRange,
+    InvalidRecipient,
     ModelNotFound,
     ModelNotOpen,
     ModelRepository,
@@ -238,7 +239,7 @@ class TestEvalGradient:
         assert repository.get_gradient(gradient_id).status == GradientStatus.EVALUATED
         assert repository.credit_of(mine.address) == 0
 
-    def test_reaching_the_target_pays_up_to_it_closes_and_refunds_the_rest(
+    def test_reaching_the_target_pays_the_rest_of_the_bounty_and_closes(
         self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
     ) -> None:
         model_id = post(repository, owner, bounty=10 * ETH, initial=1000, target=200)
@@ -263,7 +264,30 @@ class TestEvalGradient:
         )
         assert repository.credit_of(mine.address) == 10 * ETH
 
-    def test_reaching_the_target_refunds_what_rounding_left(
+    def test_reaching_the_target_also_pays_what_rounding_left(
+        self, repository: ModelRepository, owner: LocalAccount, signers: list[LocalAccount]
+    ) -> None:
+        # 10 wei over an error range of 3: each step of 1 is worth 3 wei and 1/3, rounded
+        # down; the step that reaches the target takes the dust, so nothing is refunded.
+        model_id = post(repository, owner, bounty=10, initial=3, target=0)
+        payouts = []
+        for new_error, submitter in zip([2, 1, 0], signers[1:4]):
+            gradient_id = submit(repository, submitter, model_id)
+            evaluation = repository.as_account(owner).eval_gradient(
+                gradient_id, new_error=new_error, weights=bytes([new_error + 1]) * 32
+            )
+            payouts.append(evaluation.evaluated.payout)
+
+        assert payouts == [3, 3, 4]
+        assert evaluation.closed is not None
+        assert (evaluation.closed.refund, evaluation.closed.target_reached) == (0, True)
+        model = repository.get_model(model_id)
+        assert (model.paid, model.remaining, model.refunded) == (10, 0, 0)
+        assert [repository.credit_of(s.address) for s in signers[1:4]] == [3, 3, 4]
+        assert repository.credit_of(owner.address) == 0
+        assert repository.balance() == 10
+
+    def test_the_target_reaching_payout_is_the_remaining_escrow_not_the_share(
         self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
     ) -> None:
         model_id = post(repository, owner, bounty=1000, initial=3, target=0)
@@ -275,11 +299,14 @@ class TestEvalGradient:
             second, new_error=0, weights=WEIGHTS
         )
 
-        assert evaluation.evaluated.payout == 1000 * 2 // 3  # 666, after 333 for the first
-        assert evaluation.closed is not None and evaluation.closed.refund == 1
+        # The share of 2 -> 0 would be 666; the escrow left after 333 is 667.
+        assert evaluation.evaluated.payout == 1000 - 1000 // 3 == 667
+        assert evaluation.closed is not None and evaluation.closed.refund == 0
         model = repository.get_model(model_id)
         assert model.paid + model.remaining + model.refunded == model.bounty == 1000
-        assert repository.credit_of(owner.address) == 1
+        assert (model.paid, model.refunded) == (1000, 0)
+        assert repository.credit_of(mine.address) == 1000
+        assert repository.credit_of(owner.address) == 0
 
     def test_a_model_never_pays_more_than_its_own_bounty(
         self, repository: ModelRepository, owner: LocalAccount, mine: LocalAccount
@@ -499,6 +526,8 @@ class TestCloseModel:
             0,
             3 * ETH,
         )
+        # Closing early leaves the errors as they were: the target is still the posted one.
+        assert (model.initial_error, model.target_error, model.best_error) == (1000, 200, 800)
         assert repository.credit_of(owner.address) == 3 * ETH
 
     def test_only_the_owner_closes(
@@ -544,7 +573,11 @@ class TestWithdraw:
 
         receipt = chain.w3.eth.get_transaction_receipt(withdrawn.position.transaction_hash)
         fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
-        assert (withdrawn.account, withdrawn.amount) == (mine.address, 4 * ETH)
+        assert (withdrawn.account, withdrawn.recipient, withdrawn.amount) == (
+            mine.address,
+            mine.address,
+            4 * ETH,
+        )
         assert chain.w3.eth.get_balance(mine.address) == before + 4 * ETH - fee
         assert repository.credit_of(mine.address) == 0
         assert repository.balance() == 4 * ETH  # the rest of the escrow
@@ -554,6 +587,51 @@ class TestWithdraw:
     ) -> None:
         with pytest.raises(NothingToWithdraw) as refused:
             repository.as_account(stranger).withdraw()
+        assert refused.value.account == stranger.address
+
+
+class TestWithdrawTo:
+    def test_sends_the_callers_whole_credit_to_another_address(
+        self,
+        chain: LocalChain,
+        repository: ModelRepository,
+        owner: LocalAccount,
+        mine: LocalAccount,
+        stranger: LocalAccount,
+    ) -> None:
+        model_id = post(repository, owner, bounty=8 * ETH, initial=1000, target=200)
+        gradient_id = submit(repository, mine, model_id)
+        repository.as_account(owner).eval_gradient(gradient_id, new_error=600, weights=NEW_WEIGHTS)
+        before = chain.w3.eth.get_balance(stranger.address)
+
+        withdrawn = repository.as_account(mine).withdraw_to(stranger.address)
+
+        assert (withdrawn.account, withdrawn.recipient, withdrawn.amount) == (
+            mine.address,
+            stranger.address,
+            4 * ETH,
+        )
+        assert chain.w3.eth.get_balance(stranger.address) == before + 4 * ETH
+        assert repository.credit_of(mine.address) == 0
+        assert repository.credit_of(stranger.address) == 0  # sent, not credited
+        assert repository.balance() == 4 * ETH
+
+    def test_refuses_the_zero_address_and_keeps_the_credit(
+        self, repository: ModelRepository, owner: LocalAccount
+    ) -> None:
+        repository.as_account(owner).close_model(post(repository, owner))
+
+        with pytest.raises(InvalidRecipient) as refused:
+            repository.as_account(owner).withdraw_to("0x" + "00" * 20)
+
+        assert refused.value.recipient == "0x" + "00" * 20
+        assert repository.credit_of(owner.address) == ETH
+
+    def test_refuses_when_there_is_no_credit(
+        self, repository: ModelRepository, mine: LocalAccount, stranger: LocalAccount
+    ) -> None:
+        with pytest.raises(NothingToWithdraw) as refused:
+            repository.as_account(stranger).withdraw_to(mine.address)
         assert refused.value.account == stranger.address
 
 
@@ -612,4 +690,5 @@ def test_no_function_but_these_changes_state(repository: ModelRepository) -> Non
         "evalGradients",
         "closeModel",
         "withdraw",
+        "withdrawTo",
     }

@@ -95,8 +95,12 @@ class ModelClosed:
 
 @dataclass(frozen=True)
 class Withdrawn:
+    """`account`'s credit, `amount` wei, was sent to `recipient` (`account` itself unless
+    it withdrew with `withdraw_to`)."""
+
     position: LogPosition
     account: str
+    recipient: str
     amount: Wei
 
 

@@ -9,17 +9,23 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
  * A data scientist posts a model (the IPFS CID of its encrypted weights) with a bounty
  * held in escrow for that model alone. Anyone may submit an encrypted gradient computed
  * against the model's current version; the model's owner evaluates it and, when it lowers
- * the best error, credits its submitter with the bounty's share of the error removed:
+ * the best error without reaching the target error, credits its submitter with the bounty's
+ * share of the error removed:
  *
- *     bounty * (bestError - max(newError, targetError)) / (initialError - targetError)
+ *     bounty * (bestError - newError) / (initialError - targetError)
  *
- * never more than what remains in that model's escrow. Reaching the target error closes the
- * model; so can its owner at any time. Closing credits the unspent remainder back to the
- * owner. Credits are paid out by {withdraw} (pull payments), so no recipient can block an
- * evaluation.
+ * The evaluation that reaches the target error is credited the whole remaining escrow,
+ * `bounty - paid`, and closes the model: a model that reaches its target spends its whole
+ * bounty, rounding included. Its owner may also close it at any time; closing early
+ * credits the unspent remainder back to the owner. Credits are paid out by {withdraw} or
+ * {withdrawTo} (pull payments), so no recipient can block an evaluation.
  *
- * For every model, paid + remaining + refunded == bounty, and the contract's balance is the
- * sum of outstanding credits plus the remaining escrow of open models.
+ * For every model, paid + remaining + refunded == bounty, to the wei. The contract's
+ * balance is at least the sum of outstanding credits plus the remaining escrow of open
+ * models: ether can reach it without any of its functions running (a `selfdestruct` that
+ * names it, or naming it a block's fee recipient or a withdrawal address), and such ether
+ * is nobody's credit. Nothing here reads the balance, so it changes nothing; it stays in
+ * the contract.
  *
  * CIDs are stored as the 32-byte sha256 digest of a CIDv0 multihash. A gradient's id
  * encodes the model, the version and the submitter it belongs to (see {gradientIdOf}), so
@@ -117,17 +123,19 @@ contract ModelRepository is ReentrancyGuardTransient {
     /**
      * @dev Emitted when a model closes, by its owner or at its target error.
      * @param modelId the model closed.
-     * @param refund the unspent bounty credited back to the owner, in wei.
+     * @param refund the unspent bounty credited back to the owner, in wei (always zero when
+     * the target was reached: the evaluation that reached it was credited the rest).
      * @param targetReached whether an evaluation reached the target error.
      */
     event ModelClosed(uint256 indexed modelId, uint256 refund, bool targetReached);
 
     /**
-     * @dev Emitted when `account` withdraws `amount` wei of credit.
-     * @param account who withdrew.
+     * @dev Emitted when `account` withdraws `amount` wei of its credit to `recipient`.
+     * @param account whose credit was withdrawn.
+     * @param recipient who was sent the wei: `account` itself for {withdraw}.
      * @param amount wei sent.
      */
-    event Withdrawn(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, address indexed recipient, uint256 amount);
 
     /// @dev A model must carry a bounty (at most 2^96 - 1 wei).
     error InvalidBounty(uint256 value);
@@ -159,8 +167,11 @@ contract ModelRepository is ReentrancyGuardTransient {
     /// @dev The account has no credit to withdraw.
     error NothingToWithdraw(address account);
 
-    /// @dev Sending the credit failed; it stays credited.
-    error WithdrawalFailed(address account, uint256 amount);
+    /// @dev Credit cannot be sent to this address (the zero address).
+    error InvalidRecipient(address recipient);
+
+    /// @dev Sending `account`'s credit to `recipient` failed; it stays credited.
+    error WithdrawalFailed(address account, address recipient, uint256 amount);
 
     /// @dev A batch of evaluations must be non-empty, with one error and one digest per id.
     error InvalidBatch(uint256 gradients, uint256 errors, uint256 weights);
@@ -168,22 +179,39 @@ contract ModelRepository is ReentrancyGuardTransient {
     /// @dev A batch evaluates gradients of one model; this one is another model's.
     error GradientOfAnotherModel(uint256 gradientId, uint256 modelId);
 
-    // Four slots per model, laid out so that an evaluation touches as few as possible.
-    struct Model {
-        // slot 0
+    // A model's storage: four slots, grouped by who writes them, so that an evaluation
+    // writes two (its progress and its weights), reads one more (its terms), and reads the
+    // fourth (its goal) only to pay a share short of the target.
+    //
+    // What the model was posted with, written by {addModel} only.
+    struct Terms {
         address owner;
-        uint32 version;
-        uint32 gradientCount;
-        bool closed;
-        // slot 1
-        bytes32 weights;
-        // slot 2
         uint96 bounty;
+    }
+
+    // What evaluations change, one slot written whole. The model is closed once its best
+    // error is at or below `closingError`: its target error, or `type(uint64).max` once its
+    // owner closed it (a target is always below the initial error, so never that value).
+    // Reaching the target thus closes the model without writing anything more.
+    struct Progress {
         uint96 paid;
         uint64 bestError;
-        // slot 3
+        uint64 closingError;
+        uint32 version;
+    }
+
+    // The error range as posted, and how many gradients were submitted ({addGradient}).
+    struct Goal {
         uint64 initialError;
         uint64 targetError;
+        uint32 gradientCount;
+    }
+
+    struct Model {
+        Terms terms; // slot 0
+        Progress progress; // slot 1
+        bytes32 weights; // slot 2
+        Goal goal; // slot 3
     }
 
     // One slot per gradient: who, which model and which version are in its id.
@@ -193,7 +221,11 @@ contract ModelRepository is ReentrancyGuardTransient {
         uint96 payout;
     }
 
-    uint256 private _modelCount;
+    // The number of models plus one. The variable initializer sets it to 1 at deployment,
+    // so that the first {addModel} rewrites a non-zero slot (5,000 gas) instead of creating
+    // one (22,100 gas): the trade OpenZeppelin's ReentrancyGuard makes with NOT_ENTERED = 1.
+    // A chain that places this contract in its genesis must give it this storage too.
+    uint256 private _modelCountPlusOne = 1;
     mapping(uint256 modelId => Model) private _models;
     mapping(uint256 gradientId => Gradient) private _gradients;
     mapping(address account => uint256) private _credits;
@@ -224,15 +256,19 @@ contract ModelRepository is ReentrancyGuardTransient {
         if (targetError >= initialError) revert InvalidErrorRange(initialError, targetError);
         if (weights == bytes32(0)) revert EmptyCid();
 
-        modelId = _modelCount;
-        ++_modelCount;
+        uint256 countPlusOne = _modelCountPlusOne;
+        modelId = countPlusOne - 1;
+        _modelCountPlusOne = countPlusOne + 1;
         Model storage model = _models[modelId];
-        model.owner = msg.sender;
+        model.terms = Terms({owner: msg.sender, bounty: uint96(msg.value)});
+        model.progress = Progress({
+            paid: 0,
+            bestError: initialError,
+            closingError: targetError,
+            version: 0
+        });
         model.weights = weights;
-        model.bounty = uint96(msg.value);
-        model.bestError = initialError;
-        model.initialError = initialError;
-        model.targetError = targetError;
+        model.goal = Goal({initialError: initialError, targetError: targetError, gradientCount: 0});
 
         emit ModelAdded(modelId, msg.sender, weights, msg.value, initialError, targetError);
     }
@@ -256,14 +292,13 @@ contract ModelRepository is ReentrancyGuardTransient {
     function addGradient(uint256 modelId, bytes32 gradient) external returns (uint256 gradientId) {
         Model storage model = _openModel(modelId);
         if (gradient == bytes32(0)) revert EmptyCid();
-        uint32 version = model.version;
+        uint32 version = model.progress.version;
         gradientId = gradientIdOf(modelId, version, msg.sender);
-        if (_gradients[gradientId].status != GradientStatus.None) {
-            revert GradientAlreadySubmitted(gradientId);
-        }
+        Gradient storage submitted = _gradients[gradientId];
+        if (submitted.status != GradientStatus.None) revert GradientAlreadySubmitted(gradientId);
 
-        _gradients[gradientId].status = GradientStatus.Submitted;
-        ++model.gradientCount;
+        submitted.status = GradientStatus.Submitted;
+        ++model.goal.gradientCount;
 
         emit GradientAdded(gradientId, modelId, msg.sender, version, gradient);
     }
@@ -272,8 +307,9 @@ contract ModelRepository is ReentrancyGuardTransient {
      * @dev Records the owner's evaluation of gradient `gradientId`: the model's error on the
      * owner's validation set after applying it is `newError`, and the resulting encrypted
      * weights are at `weights`. If `newError` improves on the best error, the submitter is
-     * credited its share of the bounty and the model advances to a new version; reaching the
-     * target error closes the model and credits the unspent remainder to the owner.
+     * credited its share of the bounty and the model advances to a new version; if it also
+     * reaches the target error, the submitter is credited the whole remaining escrow and
+     * the model closes.
      *
      * Requirements:
      *
@@ -293,10 +329,7 @@ contract ModelRepository is ReentrancyGuardTransient {
         uint64 newError,
         bytes32 weights
     ) external returns (uint256 payout) {
-        Gradient storage gradient = _pendingGradient(gradientId);
-        uint256 modelId = gradientId >> 192;
-        Model storage model = _ownedOpenModel(modelId);
-        payout = _evaluate(modelId, model, gradient, gradientId, newError, weights);
+        payout = _evaluate(gradientId, newError, weights);
     }
 
     /**
@@ -333,19 +366,16 @@ contract ModelRepository is ReentrancyGuardTransient {
         if (count == 0 || newErrors.length != count || weights.length != count) {
             revert InvalidBatch(count, newErrors.length, weights.length);
         }
-        Model storage model = _ownedOpenModel(modelId);
         for (uint256 i = 0; i < count; ++i) {
             uint256 gradientId = gradientIds[i];
             if (gradientId >> 192 != modelId) revert GradientOfAnotherModel(gradientId, modelId);
-            if (model.closed) revert ModelNotOpen(modelId);
-            Gradient storage gradient = _pendingGradient(gradientId);
-            paid += _evaluate(modelId, model, gradient, gradientId, newErrors[i], weights[i]);
+            paid += _evaluate(gradientId, newErrors[i], weights[i]);
         }
     }
 
     /**
      * @dev Closes model `modelId` before its target is reached and credits the unspent
-     * bounty back to its owner, to withdraw with {withdraw}.
+     * bounty back to its owner, to withdraw with {withdraw} or {withdrawTo}.
      *
      * Requirements:
      *
@@ -356,7 +386,19 @@ contract ModelRepository is ReentrancyGuardTransient {
      * @param modelId the model to close.
      */
     function closeModel(uint256 modelId) external {
-        _close(modelId, _ownedOpenModel(modelId), false);
+        Model storage model = _openModel(modelId);
+        Terms memory terms = model.terms;
+        if (terms.owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
+        Progress memory progress = model.progress;
+        uint256 refund;
+        // paid <= bounty always (see _payout).
+        unchecked {
+            refund = terms.bounty - progress.paid;
+        }
+        progress.closingError = type(uint64).max;
+        model.progress = progress;
+        if (refund > 0) _credit(msg.sender, refund);
+        emit ModelClosed(modelId, refund, false);
     }
 
     /**
@@ -366,19 +408,35 @@ contract ModelRepository is ReentrancyGuardTransient {
      * Requirements:
      *
      * - `msg.sender` has credit.
-     * - `msg.sender` accepts the transfer; otherwise the call reverts and the credit stays.
+     * - `msg.sender` accepts the transfer; otherwise the call reverts and the credit stays
+     *   (see {withdrawTo} to have it sent elsewhere).
      *
      * Emits a {Withdrawn} event.
      *
      * @return amount the wei sent.
      */
     function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = _credits[msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender);
-        _credits[msg.sender] = 0;
-        emit Withdrawn(msg.sender, amount);
-        (bool sent, ) = payable(msg.sender).call{value: amount}("");
-        if (!sent) revert WithdrawalFailed(msg.sender, amount);
+        amount = _withdraw(payable(msg.sender));
+    }
+
+    /**
+     * @dev Sends all of `msg.sender`'s credit to `to`: for an account that cannot receive
+     * ether itself, such as a contract without a payable fallback.
+     *
+     * Requirements:
+     *
+     * - `to` is not the zero address.
+     * - `msg.sender` has credit.
+     * - `to` accepts the transfer; otherwise the call reverts and the credit stays.
+     *
+     * Emits a {Withdrawn} event.
+     *
+     * @param to the address the credit is sent to.
+     * @return amount the wei sent.
+     */
+    function withdrawTo(address payable to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert InvalidRecipient(to);
+        amount = _withdraw(to);
     }
 
     /**
@@ -386,7 +444,7 @@ contract ModelRepository is ReentrancyGuardTransient {
      * @return the number of models.
      */
     function modelCount() external view returns (uint256) {
-        return _modelCount;
+        return _modelCountPlusOne - 1;
     }
 
     /**
@@ -401,21 +459,25 @@ contract ModelRepository is ReentrancyGuardTransient {
      */
     function getModel(uint256 modelId) external view returns (ModelView memory) {
         Model storage model = _existingModel(modelId);
-        uint256 unspent = model.bounty - model.paid;
+        Terms memory terms = model.terms;
+        Progress memory progress = model.progress;
+        Goal memory goal = model.goal;
+        bool closed = _isClosed(model);
+        uint256 unspent = terms.bounty - progress.paid;
         return
             ModelView({
-                owner: model.owner,
+                owner: terms.owner,
                 weights: model.weights,
-                version: model.version,
-                gradientCount: model.gradientCount,
-                closed: model.closed,
-                bounty: model.bounty,
-                paid: model.paid,
-                remaining: model.closed ? 0 : unspent,
-                refunded: model.closed ? unspent : 0,
-                initialError: model.initialError,
-                targetError: model.targetError,
-                bestError: model.bestError
+                version: progress.version,
+                gradientCount: goal.gradientCount,
+                closed: closed,
+                bounty: terms.bounty,
+                paid: progress.paid,
+                remaining: closed ? 0 : unspent,
+                refunded: closed ? unspent : 0,
+                initialError: goal.initialError,
+                targetError: goal.targetError,
+                bestError: progress.bestError
             });
     }
 
@@ -430,7 +492,7 @@ contract ModelRepository is ReentrancyGuardTransient {
      * @return the gradient's model, version, submitter, status and evaluation.
      */
     function getGradient(uint256 gradientId) external view returns (GradientView memory) {
-        Gradient storage gradient = _gradients[gradientId];
+        Gradient memory gradient = _gradients[gradientId];
         if (gradient.status == GradientStatus.None) revert GradientNotFound(gradientId);
         return
             GradientView({
@@ -468,77 +530,132 @@ contract ModelRepository is ReentrancyGuardTransient {
         return (modelId << 192) | (uint256(version) << 160) | uint256(uint160(submitter));
     }
 
+    /**
+     * @dev Scores gradient `gradientId` after checking that it is pending and that its model
+     * is open and is the caller's; records its evaluation, credits its submitter and, when the
+     * error improves, advances the model (see {_payout}). Reaching the target closes the model:
+     * its best error is then at or below its closing error.
+     */
     function _evaluate(
-        uint256 modelId,
-        Model storage model,
-        Gradient storage gradient,
         uint256 gradientId,
         uint64 newError,
         bytes32 weights
     ) private returns (uint256 payout) {
+        Gradient storage gradient = _gradients[gradientId];
+        GradientStatus status = gradient.status;
+        if (status == GradientStatus.None) revert GradientNotFound(gradientId);
+        if (status == GradientStatus.Evaluated) revert GradientAlreadyEvaluated(gradientId);
+        uint256 modelId = gradientId >> 192;
+        Model storage model = _models[modelId];
+        Terms storage terms = model.terms;
+        Progress storage progress = model.progress;
+        uint64 bestError = progress.bestError;
+        // While the model is open this is its target error.
+        uint64 targetError = progress.closingError;
+        // The model exists: addGradient checked that before the gradient was submitted.
+        if (bestError <= targetError) revert ModelNotOpen(modelId);
+        if (terms.owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
+
         address submitter = address(uint160(gradientId));
-        bool improved = newError < model.bestError;
-        bool targetReached = newError <= model.targetError;
-        if (improved) {
+        uint32 version = progress.version;
+        bool reached = false;
+        if (newError < bestError) {
             if (weights == bytes32(0)) revert EmptyCid();
-            payout = _payoutFor(model, newError);
-            model.paid += uint96(payout);
-            model.bestError = newError;
+            reached = newError <= targetError;
+            uint96 paid = progress.paid;
+            payout = _payout(model, terms.bounty, paid, bestError, newError, reached);
+            // paid + payout <= bounty < 2^96 (see _payout).
+            unchecked {
+                paid += uint96(payout);
+            }
+            ++version;
+            model.progress = Progress({
+                paid: paid,
+                bestError: newError,
+                closingError: targetError,
+                version: version
+            });
             model.weights = weights;
-            ++model.version;
+        } else {
+            weights = model.weights;
         }
         gradient.status = GradientStatus.Evaluated;
         gradient.newError = newError;
         gradient.payout = uint96(payout);
-        if (payout > 0) _credits[submitter] += payout;
+        if (payout > 0) _credit(submitter, payout);
 
-        emit GradientEvaluated(
-            gradientId,
-            modelId,
-            submitter,
-            newError,
-            payout,
-            model.weights,
-            model.version
-        );
-        if (targetReached) _close(modelId, model, true);
+        emit GradientEvaluated(gradientId, modelId, submitter, newError, payout, weights, version);
+        if (reached) emit ModelClosed(modelId, 0, true);
     }
 
-    function _pendingGradient(uint256 gradientId) private view returns (Gradient storage gradient) {
-        gradient = _gradients[gradientId];
-        if (gradient.status == GradientStatus.None) revert GradientNotFound(gradientId);
-        if (gradient.status == GradientStatus.Evaluated) {
-            revert GradientAlreadyEvaluated(gradientId);
+    /**
+     * @dev What an improvement of open `model` from `bestError` to `newError` pays: the whole
+     * remaining escrow, `bounty - paid`, if it `reached` the target; otherwise the bounty's
+     * share of the error removed, `bounty * (bestError - newError) / (initialError -
+     * targetError)`, rounded down.
+     *
+     * Never more than the remaining escrow: while a model is open its best error is above its
+     * target, so the improvements that do not reach the target remove less than
+     * `initialError - targetError` in all, and the sum of their rounded-down shares, `paid`,
+     * stays below `bounty`.
+     */
+    function _payout(
+        Model storage model,
+        uint96 bounty,
+        uint96 paid,
+        uint64 bestError,
+        uint64 newError,
+        bool reached
+    ) private view returns (uint256) {
+        // Safe, as proven above: paid < bounty; short of the target bestError > newError and
+        // initialError > targetError; a 96-bit bounty times a 64-bit difference fits 160 bits.
+        unchecked {
+            if (reached) return bounty - paid;
+            Goal storage goal = model.goal;
+            return
+                (uint256(bounty) * (bestError - newError)) /
+                (goal.initialError - goal.targetError);
         }
     }
 
-    function _payoutFor(Model storage model, uint64 newError) private view returns (uint256) {
-        uint64 reached = newError > model.targetError ? newError : model.targetError;
-        uint256 share = (uint256(model.bounty) * (model.bestError - reached)) /
-            (model.initialError - model.targetError);
-        uint256 unspent = model.bounty - model.paid;
-        return share < unspent ? share : unspent;
+    /// @dev Sends all of `msg.sender`'s credit to `to`: effects, event, then the transfer.
+    function _withdraw(address payable to) private returns (uint256 amount) {
+        amount = _credits[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        _credits[msg.sender] = 0;
+        emit Withdrawn(msg.sender, to, amount);
+        (bool sent, ) = to.call{value: amount}("");
+        if (!sent) revert WithdrawalFailed(msg.sender, to, amount);
     }
 
-    function _close(uint256 modelId, Model storage model, bool targetReached) private {
-        uint256 refund = model.bounty - model.paid;
-        model.closed = true;
-        if (refund > 0) _credits[model.owner] += refund;
-        emit ModelClosed(modelId, refund, targetReached);
+    function _credit(address account, uint256 amount) private {
+        // Credits sum to at most the ether this contract received, far below 2^256.
+        unchecked {
+            _credits[account] += amount;
+        }
     }
 
     function _existingModel(uint256 modelId) private view returns (Model storage model) {
         model = _models[modelId];
-        if (model.owner == address(0)) revert ModelNotFound(modelId);
+        if (model.terms.owner == address(0)) revert ModelNotFound(modelId);
     }
 
+    /**
+     * @dev Model `modelId`, after checking that it exists and is open. A model never posted
+     * has all-zero storage, which reads as closed (best error 0 <= closing error 0), so only
+     * a closed model costs the read of its owner that tells the two errors apart.
+     */
     function _openModel(uint256 modelId) private view returns (Model storage model) {
-        model = _existingModel(modelId);
-        if (model.closed) revert ModelNotOpen(modelId);
+        model = _models[modelId];
+        if (_isClosed(model)) {
+            if (model.terms.owner == address(0)) revert ModelNotFound(modelId);
+            revert ModelNotOpen(modelId);
+        }
     }
 
-    function _ownedOpenModel(uint256 modelId) private view returns (Model storage model) {
-        model = _openModel(modelId);
-        if (model.owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
+    /// @dev Whether `model` is closed: its best error reached the target, or its owner closed it.
+    function _isClosed(Model storage model) private view returns (bool) {
+        Progress storage progress = model.progress;
+        return progress.bestError <= progress.closingError;
     }
 }

@@ -4,8 +4,9 @@ pragma solidity ^0.8.28;
 import {ModelRepository} from "../ModelRepository.sol";
 
 /**
- * @dev Test fixture: a gradient submitter that refuses every ether transfer, to show that
- * such a recipient cannot block evaluations (payouts are credited, not sent).
+ * @dev Test fixture: a gradient submitter that refuses every ether transfer, like a multisig
+ * without a payable fallback, to show that such a recipient cannot block evaluations
+ * (payouts are credited, not sent) and can still take its credit elsewhere.
  */
 contract EtherRejecter {
     /// @dev Raised for every incoming transfer.
@@ -36,6 +37,14 @@ contract EtherRejecter {
      */
     function withdraw() external {
         REPOSITORY.withdraw();
+    }
+
+    /**
+     * @dev Withdraws this contract's credit to `to`.
+     * @param to the address the credit is sent to.
+     */
+    function withdrawTo(address payable to) external {
+        REPOSITORY.withdrawTo(to);
     }
 
     receive() external payable {

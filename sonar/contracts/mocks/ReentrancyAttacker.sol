@@ -5,9 +5,9 @@ import {ModelRepository} from "../ModelRepository.sol";
 
 /**
  * @dev Test fixture: a gradient submitter whose `receive` re-enters
- * {ModelRepository-withdraw} while being paid. In `Bubble` mode the re-entry's failure
- * propagates; in `Record` mode it is caught and its revert data kept, so that a test can
- * see which check stopped it.
+ * {ModelRepository-withdraw} (or {ModelRepository-withdrawTo}, to itself) while being paid.
+ * In `Bubble` mode the re-entry's failure propagates; in `Record` mode it is caught and its
+ * revert data kept, so that a test can see which check stopped it.
  */
 contract ReentrancyAttacker {
     /// @dev What `receive` does with the failed re-entry.
@@ -18,6 +18,7 @@ contract ReentrancyAttacker {
 
     ModelRepository private immutable REPOSITORY;
     Mode private _mode;
+    bool private _viaWithdrawTo;
     bytes private _reentryError;
     uint256 private _reentries;
     uint256 private _reentriesPaid;
@@ -50,6 +51,17 @@ contract ReentrancyAttacker {
     }
 
     /**
+     * @dev Withdraws this contract's credit to itself with `withdrawTo`, re-entering
+     * `withdrawTo` from `receive`.
+     * @param mode what to do when the re-entry fails.
+     */
+    function attackWithdrawTo(Mode mode) external {
+        _mode = mode;
+        _viaWithdrawTo = true;
+        REPOSITORY.withdrawTo(payable(address(this)));
+    }
+
+    /**
      * @dev The revert data of the last failed re-entry (`Record` mode).
      * @return the raw revert data.
      */
@@ -78,7 +90,14 @@ contract ReentrancyAttacker {
     receive() external payable {
         ++_reentries;
         if (_mode == Mode.Bubble) {
-            REPOSITORY.withdraw();
+            if (_viaWithdrawTo) REPOSITORY.withdrawTo(payable(address(this)));
+            else REPOSITORY.withdraw();
+        } else if (_viaWithdrawTo) {
+            try REPOSITORY.withdrawTo(payable(address(this))) {
+                ++_reentriesPaid;
+            } catch (bytes memory reason) {
+                _reentryError = reason;
+            }
         } else {
             try REPOSITORY.withdraw() {
                 ++_reentriesPaid;
