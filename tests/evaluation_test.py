@@ -7,6 +7,7 @@ calls the mine daemon makes; each submits from its own account.
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 import numpy as np
@@ -126,6 +127,34 @@ def test_ten_mines_answering_version_0_are_all_evaluated_against_the_current_wei
     model = ModelRepository(chain.w3).get_model(0)
     assert (model.version, model.best_error) == (len(paid), best)
     assert model.paid == sum(r.payout for r in reviews)
+
+
+def test_a_round_waits_for_a_late_mine_and_reports_each_arrival(
+    chain: LocalChain,
+    ipfs_nodes: LocalIpfsNodes,
+    mine_node: IpfsClient,
+    mines: list[LocalAccount],
+    keys: KeyPair,
+    split: diabetes.Split,
+) -> None:
+    with scientist_for(chain, ipfs_nodes, keys, split) as scientist:
+        scientist.post_model(
+            np.zeros(11), bounty=ETH, target_mse=1.0, learning_rate=0.5, weight_bound=WEIGHT_BOUND
+        )
+        gradients = [honest_gradient(mine_node, scientist, shard) for shard in split.shards[:3]]
+        for mine, data in zip(mines[:2], gradients):
+            submit(chain, mine, mine_node, data)
+        late = threading.Timer(3.0, submit, (chain, mines[2], mine_node, gradients[2]))
+        late.start()
+        arrivals: list[int] = []
+        try:
+            reviews = scientist.evaluate_round(gradients=3, timeout=60, on_arrival=arrivals.append)
+        finally:
+            late.join()
+
+    assert sorted(r.submitter for r in reviews) == sorted(m.address for m in mines[:3])
+    assert arrivals[-1] == 3 and arrivals == sorted(set(arrivals)), arrivals
+    assert len(arrivals) >= 2, "the late mine's gradient arrived after the first two"
 
 
 def test_a_good_gradient_between_each_kind_of_bad_one_is_paid_in_the_same_batch(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -475,7 +475,12 @@ class DataScientist:
         return self._evaluate_batch(self._inbox.collect(wait_seconds=wait))
 
     def evaluate_round(
-        self, *, gradients: int, timeout: float, first: int = 0
+        self,
+        *,
+        gradients: int,
+        timeout: float,
+        first: int = 0,
+        on_arrival: Callable[[int], None] | None = None,
     ) -> list[GradientReview]:
         """Waits for a round's gradients, then evaluates them in a canonical order.
 
@@ -486,15 +491,24 @@ class DataScientist:
         that no mine always goes first). Since the whole round moves the model in one
         transaction, mines never see the versions in between: when every mine answers each
         round, the rounds, and so the weights and the payouts, are the same on every run.
+        The timeout is the longest the data scientist waits for a slow or dead mine, not a
+        pace: a round cut short by it is evaluated without the mines still computing.
+
+        `on_arrival`, if given, is called with the number of the round's gradients fetched
+        so far each time it grows: a long wait shows its progress.
         """
         state = self._posted()
         deadline = time.monotonic() + timeout
         fetched: list[Fetched] = []
+        reported = 0
         while True:
             self._inbox.add(self.new_gradients())
             remaining = deadline - time.monotonic()
             fetched += self._inbox.collect(wait_seconds=min(max(remaining, 0), 0.25))
             current = sum(1 for f in fetched if f.event.version == state.version)
+            if on_arrival is not None and current > reported:
+                reported = current
+                on_arrival(current)
             if current >= gradients or remaining <= 0:
                 break
             if not fetched and len(self._inbox) == 0:
