@@ -148,6 +148,15 @@ class DecryptionOverflow(PySonarError, OverflowError):
         super().__init__(f"decrypted value {index} overflowed the key's plaintext range")
 
 
+class ValueBeyondFloatRange(PySonarError, OverflowError):
+    """A decrypted value is beyond float64: its mantissa and exponent are the key's to
+    hold, not a float's (only a hostile object with a large exponent does this)."""
+
+    def __init__(self, *, index: int) -> None:
+        self.index = index
+        super().__init__(f"decrypted value {index} is beyond the float range")
+
+
 class WeightOutOfBound(PySonarError, ValueError):
     """A weight exceeds the bound the model declares for its weights."""
 

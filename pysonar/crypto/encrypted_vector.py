@@ -27,7 +27,13 @@ from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 from pysonar.crypto import fixed_point
 from pysonar.crypto.keys import key_fingerprint
 from pysonar.crypto.obfuscation import ObfuscationPool, fresh_factor
-from pysonar.errors import DecryptionOverflow, KeyMismatch, OverflowRiskError, ShapeMismatch
+from pysonar.errors import (
+    DecryptionOverflow,
+    KeyMismatch,
+    OverflowRiskError,
+    ShapeMismatch,
+    ValueBeyondFloatRange,
+)
 from pysonar.formats.strict_json import is_integer
 
 # Bits kept free below phe's max_int: a weighted sum of in-range vectors whose total weight
@@ -161,9 +167,16 @@ def decrypt_vector(
     Raises:
         KeyMismatch: `private_key` does not belong to the vector's key.
         DecryptionOverflow: a plaintext lies in the overflow band (unmasked vectors only).
+        ValueBeyondFloatRange: a value is beyond float64 (the exponent is too large).
     """
     mantissas = decrypt_mantissas(vector, private_key, mask_bits=mask_bits)
-    return np.array([fixed_point.decode(m, vector.exponent) for m in mantissas], dtype=np.float64)
+    values = np.empty(len(mantissas), dtype=np.float64)
+    for index, mantissa in enumerate(mantissas):
+        try:
+            values[index] = fixed_point.decode(mantissa, vector.exponent)
+        except OverflowError:
+            raise ValueBeyondFloatRange(index=index) from None
+    return values
 
 
 def linear_map(

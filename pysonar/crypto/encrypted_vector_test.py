@@ -24,6 +24,7 @@ from pysonar.errors import (
     KeyMismatch,
     OverflowRiskError,
     ShapeMismatch,
+    ValueBeyondFloatRange,
 )
 
 
@@ -192,3 +193,20 @@ def test_a_plaintext_in_the_overflow_band_is_reported_not_decoded(keypair: KeyPa
         decrypt_vector(vector, keypair.private_key)
 
     assert raised.value.index == 1
+
+
+def test_a_value_beyond_the_float_range_is_reported_as_the_projects_error(
+    keypair: KeyPair,
+) -> None:
+    # A well-formed vector whose exponent puts a small mantissa past float64 (about 16**256):
+    # what a hostile object with a large exponent decrypts to.
+    public_key = keypair.public_key
+    vector = EncryptedVector(
+        public_key, (public_key.raw_encrypt(1), public_key.raw_encrypt(2)), 300, True
+    )
+
+    with pytest.raises(ValueBeyondFloatRange) as raised:
+        decrypt_vector(vector, keypair.private_key)
+
+    assert raised.value.index == 0
+    assert isinstance(raised.value, OverflowError), "still an OverflowError for old callers"

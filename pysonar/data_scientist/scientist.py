@@ -602,8 +602,7 @@ class DataScientist:
                     model_version=version + 1,
                     pool=self._pool,
                 )
-            except (PySonarError, OverflowError) as refused:
-                # OverflowError: a decrypted value beyond the float range.
+            except PySonarError as refused:
                 logger.warning(
                     "refusing gradient %d from %s (%s): %s",
                     item.event.gradient_id,

@@ -40,6 +40,7 @@ from pysonar.errors import (
     NonFiniteNumber,
     ObjectTooLarge,
     SchemaViolation,
+    ValueBeyondFloatRange,
     ValueOutOfRange,
 )
 from pysonar.formats.codec import (
@@ -183,7 +184,8 @@ def check_decrypts(
 ) -> None:
     """Decrypt an accepted object: to `expected` if its ciphertexts (and all else decryption
     depends on) are the original's; otherwise to finite values, or to a refusal: a plaintext
-    in phe's overflow band, or a value beyond float64 (possible only if n * 16**exponent is)."""
+    in phe's overflow band, or a value beyond float64 (possible only if n * 16**exponent is);
+    either refusal is the project's own error class."""
     if expected is not None:
         assert np.array_equal(decrypt(), expected)
         return
@@ -192,9 +194,8 @@ def check_decrypts(
     except DecryptionOverflow:
         event("decryption: DecryptionOverflow")
         return
-    except OverflowError:
-        # fixed_point.decode's documented error, which the data scientist catches.
-        event("decryption: OverflowError beyond float64")
+    except ValueBeyondFloatRange:
+        event("decryption: ValueBeyondFloatRange")
         assert vector.public_key.n.bit_length() + 4 * vector.exponent > sys.float_info.max_exp
         return
     assert values.shape == (len(vector),)
