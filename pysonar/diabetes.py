@@ -1,9 +1,15 @@
 """The demo task's data: scikit-learn's diabetes set, split into validation rows and shards.
 
-scikit-learn ships the set inside its package (442 rows, 10 standardised features, a
-disease-progression target with variance about 5,900): nothing is downloaded. `split`
-deals the rows, in a seeded random order, into the data scientist's validation rows and
-disjoint mine shards, so no mine ever trains on a validation row.
+The set (442 rows, 10 standardised features, a disease-progression target with variance
+about 5,900; Efron et al., "Least Angle Regression", 2004) is the one scikit-learn ships,
+kept beside this module as `diabetes.csv` in the rows format (`pysonar.rows`), every value
+exactly as `sklearn.datasets.load_diabetes()` returns it: the notebook's image and the
+mines need the rows without scikit-learn and SciPy (150 MiB). `diabetes_test.py` checks
+the file against scikit-learn value for value; to write it again:
+`write_csv(Shard(*load_diabetes(return_X_y=True)), Path("pysonar/diabetes.csv"), FEATURE_NAMES)`.
+
+`split` deals the rows, in a seeded random order, into the data scientist's validation rows
+and disjoint mine shards, so no mine ever trains on a validation row.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from importlib import resources
+
 import numpy as np
-from sklearn.datasets import load_diabetes
 
 from pysonar.errors import ShapeMismatch
-from pysonar.rows import Shard
+from pysonar.rows import Shard, read_csv
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,8 +38,8 @@ FEATURE_NAMES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 
 def load() -> Shard:
     """Return the whole diabetes set (442 rows) as float64."""
-    features, targets = load_diabetes(return_X_y=True)
-    return Shard(np.asarray(features, dtype=np.float64), np.asarray(targets, dtype=np.float64))
+    with resources.as_file(resources.files("pysonar") / "diabetes.csv") as path:
+        return read_csv(path)
 
 
 def split(data: Shard, *, validation_rows: int, shard_rows: Sequence[int], seed: int) -> Split:

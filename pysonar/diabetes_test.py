@@ -1,4 +1,4 @@
-"""The demo data loads from scikit-learn and splits reproducibly into disjoint parts."""
+"""The demo data is scikit-learn's, value for value, and splits reproducibly into disjoint parts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ def test_loads_442_rows_of_10_features_without_a_download(diabetes_data: diabete
     assert diabetes_data.features.shape == (442, 10)
     assert diabetes_data.row_count == 442
     assert abs(float(np.var(diabetes_data.targets)) - 5929.88) < 0.01
+
+
+def test_the_rows_are_scikit_learns_value_for_value(diabetes_data: diabetes.Shard) -> None:
+    from sklearn.datasets import load_diabetes  # the reference, in the tests only
+
+    features, targets = load_diabetes(return_X_y=True)
+
+    np.testing.assert_array_equal(diabetes_data.features, features)
+    np.testing.assert_array_equal(diabetes_data.targets, targets)
 
 
 def test_a_split_is_disjoint_and_keeps_validation_rows_from_every_shard(

@@ -7,8 +7,9 @@ not from the data scientist's memory. Two references are computed beside the tra
   the weights of the version they answered, applied by the same update rule in the same
   order. Its validation error per version must match the encrypted path's to 1e-9
   (relative): the encryption changes nothing but who can read the numbers;
-- centralised training: scikit-learn's `LinearRegression` fitted on the mines' rows pooled,
-  scored on the same validation rows: the accuracy federated training aims for.
+- centralised training: least squares fitted on the mines' rows pooled (the same fit as
+  scikit-learn's `LinearRegression`), scored on the same validation rows: the accuracy
+  federated training aims for.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sklearn.linear_model import LinearRegression
 from web3 import Web3
 
 from pysonar.demo.training import TrainingResult
 from pysonar.model.error_scale import contract_to_mse
-from pysonar.model.linear_regression import mean_squared_error, plaintext_gradient
+from pysonar.model.linear_regression import (
+    least_squares,
+    mean_squared_error,
+    plaintext_gradient,
+)
 from pysonar.model.optimizer import UpdateRule
 from pysonar.rows import Shard
 from sonar.client import GradientAdded, ModelRepository, Withdrawn
@@ -200,12 +204,11 @@ def _versions(
 
 
 def pooled_least_squares_mse(shards: Sequence[Shard], validation: Shard) -> float:
-    """The validation MSE of scikit-learn's least squares fitted on the shards' rows pooled:
-    centralised training, which federated training aims to match."""
+    """The validation MSE of least squares fitted on the shards' rows pooled: centralised
+    training, which federated training aims to match."""
     pooled_x = np.vstack([shard.features for shard in shards])
     pooled_y = np.concatenate([shard.targets for shard in shards])
-    fit = LinearRegression().fit(pooled_x, pooled_y)
-    weights = np.append(fit.coef_, fit.intercept_)
+    weights = least_squares(pooled_x, pooled_y)
     return mean_squared_error(weights, validation.features, validation.targets)
 
 

@@ -67,6 +67,21 @@ def plaintext_gradient(
     return (design.T @ (design @ w) - design.T @ y) / rows
 
 
+def least_squares(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Return the weights (then the bias) that minimise the mean squared error on the rows:
+    centralised training on the same model, which federated training aims to match.
+
+    Raises:
+        ShapeMismatch: inconsistent shapes, or no rows.
+        NonFiniteInput: non-finite inputs.
+    """
+    design = add_bias_column(features)
+    if design.shape[0] == 0:
+        raise ShapeMismatch(what="row count", expected="at least 1", found=0)
+    y = as_targets(targets, design.shape[0])
+    return np.linalg.lstsq(design, y, rcond=None)[0]
+
+
 def apply_gradient(weights: np.ndarray, gradient: np.ndarray, learning_rate: float) -> np.ndarray:
     """Return the weights after one gradient-descent step: w - learning_rate * gradient.
 

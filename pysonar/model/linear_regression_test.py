@@ -10,6 +10,7 @@ from pysonar.errors import NonFiniteInput, ShapeMismatch
 from pysonar.model.linear_regression import (
     add_bias_column,
     apply_gradient,
+    least_squares,
     mean_squared_error,
     plaintext_gradient,
     predict,
@@ -49,9 +50,20 @@ def test_the_gradient_is_half_the_derivative_of_the_mean_squared_error(
     )
 
 
+def test_least_squares_is_scikit_learns_fit(diabetes_data: diabetes.Shard) -> None:
+    from sklearn.linear_model import LinearRegression  # the reference, in the tests only
+
+    reference = LinearRegression().fit(diabetes_data.features, diabetes_data.targets)
+
+    np.testing.assert_allclose(
+        least_squares(diabetes_data.features, diabetes_data.targets),
+        np.append(reference.coef_, reference.intercept_),
+        rtol=1e-9,
+    )
+
+
 def test_the_gradient_vanishes_at_the_least_squares_fit(diabetes_data: diabetes.Shard) -> None:
-    design = add_bias_column(diabetes_data.features)
-    fit = np.linalg.lstsq(design, diabetes_data.targets, rcond=None)[0]
+    fit = least_squares(diabetes_data.features, diabetes_data.targets)
 
     gradient = plaintext_gradient(fit, diabetes_data.features, diabetes_data.targets)
 
