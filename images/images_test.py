@@ -118,6 +118,56 @@ def test_the_mine_prints_its_version_and_names_what_is_missing(
     assert b"mine: missing --rpc-url (or MINE_RPC_URL)" in container.logs(stdout=False, stderr=True)
 
 
+def test_the_notebook_image_also_deals_the_platforms_rows(
+    engine: docker.DockerClient, loaded: dict[str, str]
+) -> None:
+    """docker-compose.yml's `deal` job runs pysonar.demo.deal from the notebook's PEX."""
+    usage = engine.containers.run(
+        IMAGES["pysonar"],
+        ["--help"],
+        entrypoint=["/usr/bin/python3.11", "/app/lab"],
+        environment={"PEX_MODULE": "pysonar.demo.deal"},
+        remove=True,
+    )
+    assert b"--mines" in usage and b"--owner" in usage
+
+
+# Loads every ELF file under /app in the image's own Python: the build strips binaries, and
+# a binary strip broke would fail here, not in some later import. The process ends with
+# os._exit: a library loaded bare (debugpy's, for one) crashes Python's finalization.
+LOAD_EVERY_BINARY = """
+import ctypes, os
+loaded = 0
+for root, _, names in os.walk("/app"):
+    for name in sorted(names):
+        path = os.path.join(root, name)
+        with open(path, "rb") as file:
+            if os.path.islink(path) or file.read(4) != b"\\x7fELF":
+                continue
+        try:
+            ctypes.CDLL(path)
+        except OSError as error:
+            print(f"{path}: {error}", flush=True)
+            os._exit(1)
+        loaded += 1
+print(loaded, flush=True)
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("name", ["mine", "pysonar"])
+def test_every_binary_the_app_carries_loads(
+    engine: docker.DockerClient, loaded: dict[str, str], name: str
+) -> None:
+    output = engine.containers.run(
+        IMAGES[name],
+        ["-c", LOAD_EVERY_BINARY],
+        entrypoint=["/usr/bin/python3.11"],
+        remove=True,
+    )
+    assert int(output) > 20, "the app carries binaries: numpy's, gmpy2's at least"
+
+
 def test_jupyter_answers_on_8888_and_serves_the_pysonar_kernel(
     engine: docker.DockerClient, loaded: dict[str, str]
 ) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import PurePath
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import EntryPoint
@@ -22,6 +21,13 @@ from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProc
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
+from pants.core.util_rules.system_binaries import (
+    SEARCH_PATHS,
+    BinaryPath,
+    BinaryPathRequest,
+    BinaryPaths,
+    BinaryPathTest,
+)
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -55,6 +61,7 @@ from oci.target_types import (
     OciDependenciesField,
     OciEntrypointField,
     OciEnvField,
+    OciExcludesField,
     OciHealthcheckField,
     OciLabelsField,
     OciNodeFilesField,
@@ -64,11 +71,13 @@ from oci.target_types import (
     OciRepositoryField,
     OciTagField,
     OciUserField,
+    OciWheelDataPrefixField,
     OciWorkdirField,
     OciWritableField,
 )
 
-_SCRIPT = "__assemble_image.py"
+# The assembler and its modules, shipped as resources and run as `oci.scripts.assemble_image`.
+_SCRIPTS = ("assemble_image.py", "layers.py", "app_files.py")
 LOCK_FORMAT = "hydrogen.debian-lock/1"
 
 
@@ -92,6 +101,8 @@ class OciImageFieldSet(PackageFieldSet):
     user: OciUserField
     workdir: OciWorkdirField
     writable: OciWritableField
+    wheel_data_prefix: OciWheelDataPrefixField
+    excludes: OciExcludesField
     ports: OciPortsField
     healthcheck: OciHealthcheckField
     labels: OciLabelsField
@@ -103,23 +114,51 @@ class ImageAssembler:
     pex: VenvPex
 
 
+@dataclass(frozen=True)
+class Strip:
+    """GNU strip, found on the machine; its version is part of every image's inputs."""
+
+    binary: BinaryPath
+
+
 @rule(desc="Set up the image assembler", level=LogLevel.DEBUG)
 async def setup_assembler(python_setup: PythonSetup) -> ImageAssembler:
-    content = read_resource("oci.scripts", "assemble_image.py")
-    if not content:
-        raise ImageBuildError("the oci backend is missing its resource assemble_image.py")
-    script = await Get(Digest, CreateDigest([FileContent(_SCRIPT, content)]))
+    files = []
+    for name in _SCRIPTS:
+        content = read_resource("oci.scripts", name)
+        if not content:
+            raise ImageBuildError(f"the oci backend is missing its resource {name}")
+        files.append(FileContent(f"oci/scripts/{name}", content))
+    scripts = await Get(Digest, CreateDigest(files))
     assembler = await Get(
         VenvPex,
         PexRequest(
             output_filename="assemble_image.pex",
             internal_only=True,
             interpreter_constraints=InterpreterConstraints(python_setup.interpreter_constraints),
-            main=EntryPoint(PurePath(_SCRIPT).stem),
-            sources=script,
+            main=EntryPoint("oci.scripts.assemble_image"),
+            sources=scripts,
         ),
     )
     return ImageAssembler(assembler)
+
+
+@rule(desc="Find GNU strip", level=LogLevel.DEBUG)
+async def find_strip() -> Strip:
+    found = await Get(
+        BinaryPaths,
+        BinaryPathRequest(
+            binary_name="strip",
+            search_path=SEARCH_PATHS,
+            test=BinaryPathTest(args=["--version"], fingerprint_stdout=True),
+        ),
+    )
+    if found.first_path is None:
+        raise ImageBuildError(
+            "building an image strips its binaries with GNU strip, which is not on this "
+            "machine: install binutils (Debian: apt-get install binutils)"
+        )
+    return Strip(found.first_path)
 
 
 def locked_packages(lock_text: bytes, lock_path: str, image: str) -> list[dict]:
@@ -141,7 +180,7 @@ def locked_packages(lock_text: bytes, lock_path: str, image: str) -> list[dict]:
 
 @rule(desc="Package an OCI image")
 async def package_oci_image(
-    field_set: OciImageFieldSet, oci: Oci, assembler: ImageAssembler
+    field_set: OciImageFieldSet, oci: Oci, assembler: ImageAssembler, strip: Strip
 ) -> BuiltPackage:
     repository, tag = field_set.repository.value, field_set.tag.value
     lock_contents = await Get(
@@ -211,6 +250,10 @@ async def package_oci_image(
         "user": field_set.user.value,
         "workdir": field_set.workdir.value,
         "writable": list(field_set.writable.value or ()),
+        "wheel_data_prefix": field_set.wheel_data_prefix.value or "",
+        "excludes": list(field_set.excludes.value or ()),
+        # The fingerprint is strip's `--version`: another strip is another input.
+        "strip": {"path": strip.binary.path, "fingerprint": strip.binary.fingerprint},
         "ports": [p if "/" in p else f"{p}/tcp" for p in field_set.ports.value or ()],
         "healthcheck": list(field_set.healthcheck.value or ()),
         "labels": {

@@ -94,6 +94,27 @@ class OciWritableField(StringSequenceField):
     help = "Directories created empty and owned by the user (state, repositories)."
 
 
+class OciWheelDataPrefixField(StringField):
+    alias = "wheel_data_prefix"
+    default = None
+    help = help_text("""
+        Where the data files of the wheels in the image's loose PEXes go (their `share/` and
+        `etc/` trees: Jupyter's front end, settings schemas and server-extension configs),
+        as `pip install` into that prefix would put them: `/usr/local` for Debian's Python.
+        Unset, they stay inside the PEX, where nothing looks for them.
+        """)
+
+
+class OciExcludesField(StringSequenceField):
+    alias = "excludes"
+    default = ()
+    help = help_text("""
+        Files of the app layer the image leaves out, as patterns of their paths in the image
+        (`/app/lab/.deps/babel-*/babel/locale-data/*`): `*` also matches `/`, the last
+        matching pattern decides, and `!pattern` takes paths back. Say why in a comment.
+        """)
+
+
 class OciPortsField(StringSequenceField):
     alias = "ports"
     default = ()
@@ -132,6 +153,8 @@ class OciImageTarget(Target):
         OciUserField,
         OciWorkdirField,
         OciWritableField,
+        OciWheelDataPrefixField,
+        OciExcludesField,
         OciPortsField,
         OciHealthcheckField,
         OciLabelsField,
@@ -140,7 +163,9 @@ class OciImageTarget(Target):
     help = help_text("""
         A container image assembled by the build from pinned inputs, the way distroless
         images are: Debian packages from a lock (downloaded and checked by size and
-        sha256, unpacked without maintainer scripts), then node files, then the app. No
-        Dockerfile, no daemon. `package` writes one archive that `docker load` and
-        `podman load` read, the same bytes on every build of the same inputs.
+        sha256, unpacked without maintainer scripts), then node files, then the app (its
+        wheels' data files where Python looks for them; no build-only files or test suites;
+        binaries stripped). No Dockerfile, no daemon. `package` writes one archive that
+        `docker load` and `podman load` read, the same bytes on every build of the same
+        inputs.
         """)

@@ -1,5 +1,11 @@
 """The whole platform from docker-compose.yml: the chain, 11 IPFS nodes, 10 mines and the
-notebook, on a real container engine, with the notebook executed headless in its container.
+notebook, on a real container engine, with the notebook run from a real browser.
+
+The notebook is used as a person uses it (`tests/platform/browser.py`): Chromium opens the
+tokened URL from the notebook's log, runs every cell from the menu (Run > Run All Cells)
+and saves; the outputs are read back from the saved notebook. An edit saved from the
+browser must survive `docker compose restart notebook` and `docker compose down` (without
+`-v`). A screenshot of the trained notebook is kept (`browser.artifact`).
 
 The images are the build's own archives; Compose is the binary the bootstrap installs
 (HYDROGEN_COMPOSE). The project gets its own name, network and host ports, so a platform a
@@ -10,12 +16,9 @@ The figures the README records (time to healthy, notebook time, peak memory) are
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import socket
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -26,11 +29,19 @@ from pathlib import Path
 import docker
 import pytest
 from docker.models.containers import Container
-from images.engine import connect_or_skip, docker_host, load_images
+from playwright.sync_api import Browser
 from web3 import Web3
 
+from images.engine import connect_or_skip, docker_host, load_images
 from sonar.chain import dev_accounts
 from sonar.client import GradientAdded, GradientEvaluated, ModelRepository, Withdrawn
+from tests.platform.browser import (
+    JupyterPage,
+    cell_sources,
+    chromium,
+    errors_in_log,
+    token_from_log,
+)
 
 COMPOSE_FILE = Path("docker-compose.yml")
 MINES = 10
@@ -40,14 +51,7 @@ NOTEBOOK_TIMEOUT = 900
 # The notebook runs in the fixture of the test that first needs it, so that test's limit
 # covers a whole training run on a loaded machine (CI runs other test files beside it).
 pytestmark = pytest.mark.timeout(NOTEBOOK_TIMEOUT + 120)
-# Runs the notebook with nbclient inside the notebook's container, through the image's own
-# Python and packages (PEX_INTERPRETER), and writes the executed copy to /tmp.
-EXECUTE_NOTEBOOK = """
-import nbclient, nbformat
-notebook = nbformat.read("/app/pysonar/notebooks/hydrogen.ipynb", as_version=4)
-nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3").execute()
-nbformat.write(notebook, "/tmp/executed.ipynb")
-"""
+NOTEBOOK = "hydrogen.ipynb"
 
 
 def free_port() -> int:
@@ -97,6 +101,20 @@ class Platform:
 
     def repository(self) -> ModelRepository:
         return ModelRepository(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{self.rpc_port}")))
+
+    def notebook_log(self, since: float | None = None) -> str:
+        """The notebook's log, or the part of it written after `since` (a time.time())."""
+        return self.container("notebook").logs(since=since).decode(errors="replace")
+
+    def wait_healthy(self, service: str, timeout: float = UP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            container = self.container(service)
+            container.reload()
+            if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{service} not healthy in {timeout} s:\n{self.notebook_log()}")
 
 
 class MemorySampler:
@@ -171,41 +189,62 @@ def platform() -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="module")
-def executed(platform: Platform) -> dict:
-    """Runs the notebook in its container while one mine is killed and started again."""
-    notebook = platform.container("notebook")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def jupyter(platform: Platform, browser: Browser) -> JupyterPage:
+    """A tab on the notebook, with the token from its log, as the README says to open it."""
+    return JupyterPage(
+        browser.new_page(viewport={"width": 1400, "height": 1300}),
+        base_url=f"http://127.0.0.1:{platform.env['HYDROGEN_NOTEBOOK_PORT']}",
+        token=token_from_log(platform.notebook_log()),
+    )
+
+
+@pytest.fixture(scope="module")
+def executed(platform: Platform, jupyter: JupyterPage) -> dict:
+    """Runs every cell from the browser while one mine is killed and started again; returns
+    the notebook as the browser saved it, outputs included."""
+    assert NOTEBOOK in jupyter.open_tree()
+    jupyter.open_notebook(NOTEBOOK)
+    repository = platform.repository()
     mine = platform.container("mine-3")
     mine_address = dev_accounts(4)[3].address
-    outcome: dict = {}
-
-    def execute() -> None:
-        began = time.monotonic()
-        outcome["result"] = notebook.exec_run(
-            ["/usr/bin/python3.11", "/app/lab", "-c", EXECUTE_NOTEBOOK],
-            environment={"PEX_INTERPRETER": "1"},
-        )
-        outcome["seconds"] = time.monotonic() - began
-
-    runner = threading.Thread(target=execute)
-    runner.start()
-    repository = platform.repository()
-    deadline = time.monotonic() + NOTEBOOK_TIMEOUT
-    while runner.is_alive() and time.monotonic() < deadline:
+    began = time.monotonic()
+    jupyter.run_all()
+    deadline = began + NOTEBOOK_TIMEOUT
+    restarted = False
+    while jupyter.running() and time.monotonic() < deadline:
         added = _events(repository, GradientAdded)
-        if any(event.submitter == mine_address for event in added):
-            break  # mine-3 has answered once: now crash it mid-training
-        time.sleep(0.5)
-    mine.kill()
-    mine.start()
-    outcome["restarted"] = True
-    runner.join(timeout=max(deadline - time.monotonic(), 1))
-    assert not runner.is_alive(), "the notebook did not finish"
-    exit_code, output = outcome["result"]
-    assert exit_code == 0, output.decode(errors="replace")[-5000:]
-    platform.figures["notebook seconds"] = f"{outcome['seconds']:.1f}"
-    stream, _ = notebook.get_archive("/tmp/executed.ipynb")  # the image has no cat
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        return json.load(archive.extractfile("executed.ipynb"))  # type: ignore[arg-type]
+        if not restarted and any(event.submitter == mine_address for event in added):
+            mine.kill()  # mine-3 has answered once: now crash it mid-training
+            mine.start()
+            restarted = True
+        time.sleep(1)
+    assert not jupyter.running(), "the notebook did not finish"
+    if not restarted:  # training ended before mine-3 answered: crash it all the same
+        mine.kill()
+        mine.start()
+    platform.figures["notebook seconds"] = f"{time.monotonic() - began:.1f}"
+    jupyter.screenshot("compose-notebook-trained.png", showing=".jp-RenderedImage")
+    saved = jupyter.save(NOTEBOOK)
+    assert jupyter.unexecuted_code_cells() == 0, "a cell failed:\n" + _outputs_text(saved)
+    jupyter.assert_no_failed_requests()
+    assert errors_in_log(platform.notebook_log()) == []
+    return saved
+
+
+def _outputs_text(notebook: dict) -> str:
+    outputs = [o for cell in notebook["cells"] for o in cell.get("outputs", [])]
+    return "".join(
+        "".join(o.get("text", ""))
+        + "".join(o.get("data", {}).get("text/plain", ""))
+        + "\n".join(o.get("traceback", []))
+        for o in outputs
+    )
 
 
 def _events(repository: ModelRepository, kind: type) -> list:
@@ -242,10 +281,7 @@ def test_the_notebook_trains_with_ten_mines_and_pays_out_the_whole_bounty(
     assert model.bounty == BOUNTY_WEI
     assert model.paid + model.refunded == model.bounty  # to the wei
     outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
-    text = "".join(
-        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-        for o in outputs
-    )
+    text = _outputs_text(executed)
     evaluated = _events(repository, GradientEvaluated)
     mines = {account.address for account in dev_accounts(MINES + 1)[1:]}
     submitters = {event.submitter for event in evaluated}
@@ -286,6 +322,34 @@ def test_the_notebook_is_served_on_127_0_0_1_with_a_token(platform: Platform) ->
     assert binding == {"HostIp": "127.0.0.1", "HostPort": port}
     logs = notebook.logs().decode()
     assert "?token=" in logs  # Jupyter prints its URL with the token it requires
+
+
+def test_an_edit_saved_from_the_browser_survives_a_restart_and_down(
+    platform: Platform, jupyter: JupyterPage, executed: dict
+) -> None:
+    marker = f"saved from the browser {uuid.uuid4().hex[:8]}"
+    jupyter.append_cell_and_run(f"print({marker!r}, 6 * 7)", f"{marker} 42")
+    assert any(marker in source for source in cell_sources(jupyter.save(NOTEBOOK)))
+    jupyter.assert_no_failed_requests()
+
+    for step in (("restart", "notebook"), ("down", "--timeout", "5")):
+        jupyter.leave()
+        since = time.time()
+        result = platform.compose(*step)
+        assert result.returncode == 0, result.stderr
+        if step[0] == "down":  # the containers and the network are gone; the volumes stay
+            assert platform.containers() == []
+            result = platform.compose("up", "--detach", "--no-deps", "notebook")
+            assert result.returncode == 0, result.stderr
+        platform.wait_healthy("notebook")
+        reopened = JupyterPage(
+            jupyter.page, base_url=jupyter.base_url, token=token_from_log(platform.notebook_log())
+        )
+        reopened.open_notebook(NOTEBOOK)
+        reopened.page.get_by_text(marker).first.wait_for()
+        assert any(marker in s for s in cell_sources(reopened.contents(NOTEBOOK)["content"]))
+        reopened.assert_no_failed_requests()
+        assert "copied the image's hydrogen.ipynb" not in platform.notebook_log(since)
 
 
 def test_down_leaves_no_container_network_or_volume(

@@ -3,7 +3,8 @@
 Run by the `oci_image` rules in a sandbox that holds `image.json` (the image's settings),
 `debs/*.deb` (the locked Debian packages, already checked against their sha256), `app/`
 (the image's own files) and, when node files are used, the npm lockfile. Standard library
-only. It writes one tar that both `docker load` and `podman load` read: the OCI image
+only, with `layers.py` and `app_files.py` beside it, and GNU strip for the app's binaries.
+It writes one tar that both `docker load` and `podman load` read: the OCI image
 layout (`oci-layout`, `index.json`, `blobs/sha256/...`) and Docker's `manifest.json` beside
 it, naming the same blobs.
 
@@ -14,11 +15,12 @@ Layers, in order, so that a change to the app rebuilds only the last one:
    `nonroot` user (65532), the CA bundle built from the ca-certificates package, `/tmp`;
 2. node files copied from the bootstrapped node_modules (a whole package with what it needs
    per the npm lockfile, or single files at paths of the image's choosing), if any;
-3. the app's files under the working directory, and the directories the app writes to.
+3. the app's files under the working directory, its wheels' data files, and the directories
+   the app writes to (`app_files.py`: what is left out, what is stripped).
 
-Every entry: sorted by path, mtime SOURCE_DATE_EPOCH, owner 0:0 (or the user, for the
-app's writable directories) by number only, no extended attributes; hard links become
-copies. Layers are gzip-compressed with a zero mtime and no file name in the header.
+Every entry is written as `layers.py` says (sorted, dated SOURCE_DATE_EPOCH, owned by
+number, identical files hard-linked); a package's own hard links are unpacked as files
+first. Layers are gzip-compressed with a zero mtime and no file name in the header.
 """
 
 from __future__ import annotations
@@ -29,14 +31,15 @@ import hashlib
 import io
 import json
 import lzma
-import os
 import posixpath
 import stat
 import sys
 import tarfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
+
+from oci.scripts.app_files import AppFilesError, app_layer, strip_binaries
+from oci.scripts.layers import NONROOT, Entry, Layer, entry_of, inherit_directories, walk
 
 # Left out of the system layer: nothing in a container reads them.
 EXCLUDED_PREFIXES = (
@@ -52,68 +55,10 @@ EXCLUDED_PREFIXES = (
 )
 CA_DIRECTORY = "usr/share/ca-certificates/"
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
-NONROOT = 65532
 
 
 class AssemblyError(Exception):
     """An input is not what the image build expects (a broken package, a missing file)."""
-
-
-@dataclass
-class Entry:
-    """One file, directory or symlink of a layer."""
-
-    path: str  # relative, no leading slash
-    kind: bytes  # tarfile.REGTYPE, DIRTYPE or SYMTYPE
-    mode: int
-    data: bytes = b""
-    link: str = ""
-    owner: int = 0
-
-
-@dataclass
-class Layer:
-    entries: dict[str, Entry] = field(default_factory=dict)
-
-    def add(self, entry: Entry) -> None:
-        path = entry.path.strip("/")
-        if not path or path == ".":
-            return
-        entry.path = path
-        for parent in _parents(path):
-            self.entries.setdefault(parent, Entry(parent, tarfile.DIRTYPE, 0o755))
-        existing = self.entries.get(path)
-        if existing is not None and existing.kind == tarfile.DIRTYPE == entry.kind:
-            return  # a directory that several packages ship
-        self.entries[path] = entry
-
-    def tar(self, epoch: int) -> bytes:
-        """The layer as an uncompressed tar, entries sorted by path."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for path in sorted(self.entries):
-                entry = self.entries[path]
-                info = tarfile.TarInfo(path)
-                info.type = entry.kind
-                info.mode = entry.mode
-                info.mtime = epoch
-                info.uid = info.gid = entry.owner
-                info.uname = info.gname = ""
-                if entry.kind == tarfile.SYMTYPE:
-                    info.linkname = entry.link
-                    archive.addfile(info)
-                elif entry.kind == tarfile.REGTYPE:
-                    info.size = len(entry.data)
-                    archive.addfile(info, io.BytesIO(entry.data))
-                else:
-                    archive.addfile(info)
-        return buffer.getvalue()
-
-
-def _parents(path: str) -> Iterator[str]:
-    parts = path.split("/")[:-1]
-    for index in range(1, len(parts) + 1):
-        yield "/".join(parts[:index])
 
 
 # --- Debian packages -----------------------------------------------------------------------
@@ -245,57 +190,14 @@ def node_layer(node_modules: Path, lock: dict, packages: list[str], files: dict[
     layer = Layer()
     for path in npm_closure(lock, packages):
         source = node_modules.parent / path
-        for item in _walk(source):
+        for item in walk(source):
             relative = item.relative_to(node_modules.parent).as_posix()
-            layer.add(_entry_of(item, f"{app_root}/{relative}"))
+            layer.add(entry_of(item, f"{app_root}/{relative}"))
     for source, target in sorted(files.items()):
         item = node_modules / source
         if not item.is_file():
             raise AssemblyError(f"node_modules/{source} does not exist; is ./pants bootstrapped?")
-        layer.add(_entry_of(item, target))
-    return layer
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    yield root
-    if root.is_dir() and not root.is_symlink():
-        for child in sorted(root.iterdir()):
-            yield from _walk(child)
-
-
-def _entry_of(item: Path, path: str) -> Entry:
-    if item.is_symlink():
-        return Entry(path, tarfile.SYMTYPE, 0o777, link=os.readlink(item))
-    if item.is_dir():
-        return Entry(path, tarfile.DIRTYPE, 0o755)
-    executable = os.access(item, os.X_OK)
-    return Entry(path, tarfile.REGTYPE, 0o755 if executable else 0o644, item.read_bytes())
-
-
-# --- the app -------------------------------------------------------------------------------
-
-
-def _build_only(item: Path) -> bool:
-    """C headers that wheels ship for building against them: nothing at run time reads them."""
-    return item.suffix in (".h", ".hpp") and ".deps" in item.parts
-
-
-def app_layer(app: Path, *, app_root: str, strip_prefix: str, writable: list[str]) -> Layer:
-    """The app's files under `app_root` (those under `strip_prefix` relative to it), and the
-    directories it writes to, owned by nonroot."""
-    layer = Layer()
-    prefix = strip_prefix.strip("/") + "/" if strip_prefix.strip("/") else ""
-    if app.is_dir():
-        for item in _walk(app):
-            if item == app or "__pycache__" in item.parts or _build_only(item):
-                continue
-            relative = item.relative_to(app).as_posix()
-            if prefix and (relative + "/").startswith(prefix):
-                relative = relative[len(prefix) :]
-            if relative:
-                layer.add(_entry_of(item, f"{app_root}/{relative}"))
-    for directory in writable:
-        layer.add(Entry(directory, tarfile.DIRTYPE, 0o755, owner=NONROOT))
+        layer.add(entry_of(item, target))
     return layer
 
 
@@ -455,18 +357,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             names.append("node packages and files")
-        layers.append(
-            app_layer(
-                args.app,
-                app_root=settings["workdir"].strip("/"),
-                strip_prefix=settings["app_strip_prefix"],
-                writable=[d.strip("/") for d in settings["writable"]],
-            )
+        app = app_layer(
+            args.app,
+            app_root=settings["workdir"].strip("/"),
+            strip_prefix=settings["app_strip_prefix"],
+            writable=[d.strip("/") for d in settings["writable"]],
+            wheel_data_prefix=settings["wheel_data_prefix"],
+            excludes=settings["excludes"],
         )
+        strip_binaries(app, settings["strip"]["path"])
+        layers.append(app)
         names.append("the app")
-    except AssemblyError as error:
+    except (AssemblyError, AppFilesError) as error:
         print(f"image {settings['repository']}: {error}", file=sys.stderr)
         return 1
+    for index, layer in enumerate(layers):
+        inherit_directories(layer, layers[:index])
     settings["layer_names"] = names
     tars = [layer.tar(epoch) for layer in layers]
     data, manifest_digest, config_digest = archive(settings, tars, epoch)
