@@ -88,7 +88,6 @@ class JupyterPage:
     base_url: str
     token: str
     failed: list[str] = field(default_factory=list)
-    _counts_before_run: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.page.set_default_timeout(60_000)
@@ -172,12 +171,13 @@ class JupyterPage:
 
     def run_all(self) -> None:
         """Run > Run All Cells, from the menu bar; returns once the cells are queued (or
-        already run), and `running` then says when they are done."""
-        self._counts_before_run = self._execution_counts()
+        already run: a kernel numbers every run anew), and `running` then says when they
+        are done."""
+        before = self._execution_counts()
         self.page.get_by_role("menuitem", name="Run", exact=True).click()
         self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         deadline = time.monotonic() + 60
-        while self._execution_counts() == self._counts_before_run:
+        while self._execution_counts() == before:
             if time.monotonic() > deadline:
                 dialogs = self.page.locator(".jp-Dialog").all_inner_texts()
                 shot = self.screenshot("run-all-did-not-start.png")
@@ -185,10 +185,8 @@ class JupyterPage:
             time.sleep(0.25)
 
     def running(self) -> bool:
-        """Whether a cell is queued or running ([*]), or the last `run_all` has not yet
-        started (every execution count as it was: a kernel numbers each run anew)."""
-        counts = self._execution_counts()
-        return "*" in counts or counts == self._counts_before_run
+        """Whether a cell is queued or running ([*])."""
+        return "*" in self._execution_counts()
 
     def unexecuted_code_cells(self) -> int:
         """Code cells without an execution count (never run, or cut short by an error)."""
