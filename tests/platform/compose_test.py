@@ -293,7 +293,10 @@ def test_the_notebook_trains_with_ten_mines_and_pays_out_the_whole_bounty(
     platform.figures["mines paid"] = str(len(paid))
     assert sum(event.payout for event in evaluated) == model.paid
 
+    # What the data scientist sees: a line per round, the plots, the payout table.
+    assert "round 0: " in text and "gradients against version 0 evaluated" in text
     assert any("image/png" in output.get("data", {}) for output in outputs), "no plot"
+    assert any("text/html" in output.get("data", {}) for output in outputs), "no table"
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert f"{len(paid)} were paid" in text
 
