@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,16 +159,17 @@ class JupyterPage:
         self.page.get_by_text(expected_output).first.wait_for()
 
     def save(self, name: str) -> dict:
-        """Saves with Ctrl+S; returns the notebook as the server then holds it."""
-        before = self.contents(name)["last_modified"]
-        self.page.keyboard.press("Control+s")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            saved = self.contents(name)
-            if saved["last_modified"] != before:
-                return saved["content"]
-            time.sleep(0.25)
-        raise AssertionError(f"{name} was not saved within 30 s")
+        """Saves with Ctrl+S; returns the notebook as the server holds it once the save's
+        PUT has been answered (Jupyter writes a notebook in place, so a read while it
+        writes can fail: only a finished save is read)."""
+        with self.page.expect_response(
+            lambda response: response.request.method == "PUT"
+            and response.url.split("?")[0].endswith(f"/api/contents/{name}"),
+            timeout=60_000,
+        ) as answer:
+            self.page.keyboard.press("Control+s")
+        assert answer.value.status == 200, f"saving {name}: {answer.value.status}"
+        return self.contents(name)["content"]
 
     def run_all(self) -> None:
         """Run > Run All Cells, from the menu bar; returns once the cells are queued (or
@@ -208,9 +210,22 @@ class JupyterPage:
 
     # --- the server, as the front end sees it ---------------------------------------------
 
-    def contents(self, name: str) -> dict:
-        """GET /api/contents/<name> with the token: the file as the server holds it."""
-        return self._get(f"/api/contents/{name}?content=1")
+    def contents(self, name: str, *, tries: int = 5) -> dict:
+        """GET /api/contents/<name> with the token: the file as the server holds it.
+
+        Jupyter saves a notebook by writing it in place (after a backup copy), so a read
+        that meets an autosave answers 500: such a read is tried again, `tries` times at
+        most, a second apart. Any other error is raised at once.
+        """
+        path = f"/api/contents/{name}?content=1"
+        for _ in range(tries - 1):
+            try:
+                return self._get(path)
+            except urllib.error.HTTPError as error:
+                if error.code != 500:
+                    raise
+            time.sleep(1)
+        return self._get(path)
 
     def setting_defaults(self, plugin: str) -> dict:
         """The defaults the front end gets for `plugin`'s settings, overrides applied."""
