@@ -8,10 +8,12 @@ sets), which makes a missing engine a failure.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 HOW_TO_START = (
     "no container engine at DOCKER_HOST={host!r} ({error}). Start one, e.g. Debian's "
@@ -64,3 +66,20 @@ def load_images(client: docker.DockerClient) -> dict[str, str]:
         assert reference in image.tags
         ids[name] = image.id
     return ids
+
+
+def wait_healthy(container: Container, timeout: float = 120) -> None:
+    """Waits for the container's healthcheck to pass; fails with its log if it exits or
+    takes longer than `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        health = container.attrs["State"].get("Health", {}).get("Status")
+        if health == "healthy":
+            return
+        if container.status == "exited":
+            raise AssertionError(f"{container.name} exited:\n{container.logs().decode()}")
+        time.sleep(0.5)
+    raise AssertionError(
+        f"{container.name} not healthy in {timeout} s:\n{container.logs().decode()}"
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tarfile
-import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ import pytest
 from docker.models.containers import Container
 from web3 import Web3
 
-from images.engine import IMAGES, archive_of, connect_or_skip, load_images
+from images.engine import IMAGES, archive_of, connect_or_skip, load_images, wait_healthy
 from pysonar.ipfs import IpfsClient
 from sonar.address import CONTRACT_ADDRESS
 from sonar.chain import dev_accounts
@@ -54,21 +53,6 @@ def run(engine: docker.DockerClient, name: str, **options: object) -> Container:
 def published_port(container: Container, port: str) -> int:
     container.reload()
     return int(container.ports[port][0]["HostPort"])
-
-
-def wait_healthy(container: Container, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        health = container.attrs["State"].get("Health", {}).get("Status")
-        if health == "healthy":
-            return
-        if container.status == "exited":
-            raise AssertionError(f"{container.name} exited:\n{container.logs().decode()}")
-        time.sleep(0.5)
-    raise AssertionError(
-        f"{container.name} not healthy in {timeout} s:\n{container.logs().decode()}"
-    )
 
 
 def test_each_image_loads_with_its_tag_and_the_id_its_archive_names(

@@ -32,7 +32,7 @@ from docker.models.containers import Container
 from playwright.sync_api import Browser
 from web3 import Web3
 
-from images.engine import connect_or_skip, docker_host, load_images
+from images.engine import connect_or_skip, docker_host, load_images, wait_healthy
 from sonar.chain import dev_accounts
 from sonar.client import GradientAdded, GradientEvaluated, ModelRepository, Withdrawn
 from tests.platform.browser import (
@@ -105,16 +105,6 @@ class Platform:
     def notebook_log(self, since: float | None = None) -> str:
         """The notebook's log, or the part of it written after `since` (a time.time())."""
         return self.container("notebook").logs(since=since).decode(errors="replace")
-
-    def wait_healthy(self, service: str, timeout: float = UP_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            container = self.container(service)
-            container.reload()
-            if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"{service} not healthy in {timeout} s:\n{self.notebook_log()}")
 
 
 class MemorySampler:
@@ -344,14 +334,12 @@ def test_an_edit_saved_from_the_browser_survives_a_restart_and_down(
             assert platform.containers() == []
             result = platform.compose("up", "--detach", "--no-deps", "notebook")
             assert result.returncode == 0, result.stderr
-        platform.wait_healthy("notebook")
-        reopened = JupyterPage(
-            jupyter.page, base_url=jupyter.base_url, token=token_from_log(platform.notebook_log())
-        )
-        reopened.open_notebook(NOTEBOOK)
-        reopened.page.get_by_text(marker).first.wait_for()
-        assert any(marker in s for s in cell_sources(reopened.contents(NOTEBOOK)["content"]))
-        reopened.assert_no_failed_requests()
+        wait_healthy(platform.container("notebook"), timeout=UP_TIMEOUT)
+        jupyter.token = token_from_log(platform.notebook_log())  # a new server, a new token
+        jupyter.open_notebook(NOTEBOOK)
+        jupyter.page.get_by_text(marker).first.wait_for()
+        assert any(marker in s for s in cell_sources(jupyter.contents(NOTEBOOK)["content"]))
+        jupyter.assert_no_failed_requests()
         assert "copied the image's hydrogen.ipynb" not in platform.notebook_log(since)
 
 

@@ -11,7 +11,6 @@ the end, whatever the outcome; the screenshots are kept (see `browser.artifact`)
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ import pytest
 from docker.models.containers import Container
 from playwright.sync_api import Browser
 
-from images.engine import IMAGES, archive_of, connect_or_skip
+from images.engine import IMAGES, archive_of, connect_or_skip, wait_healthy
 from tests.platform.browser import (
     JupyterPage,
     cell_sources,
@@ -58,9 +57,8 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def start_notebook(engine: docker.DockerClient, volume: str) -> tuple[Container, str]:
-    """`docker run` as the README says; returns the container and its base URL, once the
-    healthcheck passes."""
+def start_notebook(engine: docker.DockerClient, volume: str) -> Container:
+    """`docker run` as the README says; returns the container once its healthcheck passes."""
     container = engine.containers.run(
         IMAGES["pysonar"],
         detach=True,
@@ -68,16 +66,8 @@ def start_notebook(engine: docker.DockerClient, volume: str) -> tuple[Container,
         ports={"8888/tcp": ("127.0.0.1", None)},
         volumes={volume: {"bind": NOTEBOOK_DIR, "mode": "rw"}},
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            port = container.ports["8888/tcp"][0]["HostPort"]
-            return container, f"http://127.0.0.1:{port}"
-        if container.status == "exited":
-            break
-        time.sleep(0.5)
-    raise AssertionError(f"the notebook did not become healthy:\n{log_of(container)}")
+    wait_healthy(container)
+    return container
 
 
 def log_of(container: Container) -> str:
@@ -86,7 +76,7 @@ def log_of(container: Container) -> str:
 
 @pytest.fixture(scope="module")
 def notebook(engine: docker.DockerClient, volume: str) -> Iterator[Container]:
-    container, _ = start_notebook(engine, volume)
+    container = start_notebook(engine, volume)
     yield container
     with contextlib.suppress(docker.errors.NotFound):  # the test replaced it
         container.remove(force=True)
@@ -140,7 +130,7 @@ def test_a_cell_runs_and_an_edit_is_saved_and_kept_in_a_new_container_on_the_vol
 
     # The container goes; a new one on the same volume keeps the edit, not the image's copy.
     notebook.remove(force=True)
-    again, _ = start_notebook(engine, volume)
+    again = start_notebook(engine, volume)
     try:
         reopened = page_on(browser, again)
         reopened.open_notebook("hydrogen.ipynb")
